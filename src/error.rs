@@ -1,0 +1,104 @@
+//! The error every command returns, its `hint:` line and its documented exit code.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | unexpected internal error, or an output that could not be written |
+//! | 2 | bad command line (unknown flag, bad value) |
+//! | 3 | bad or missing dataset |
+//! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference |
+//! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable |
+//! | 6 | bad architecture spec or configuration |
+
+use std::path::PathBuf;
+
+use crate::arch::ArchError;
+use crate::data::DataError;
+use crate::onnx::OnnxError;
+
+/// Exit code for an unexpected error or an output that could not be written.
+pub const EXIT_INTERNAL: u8 = 1;
+/// Exit code for a bad command line.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a bad or missing dataset.
+pub const EXIT_DATA: u8 = 3;
+/// Exit code for a bad model file.
+pub const EXIT_MODEL: u8 = 4;
+/// Exit code for a missing runtime dependency.
+pub const EXIT_DEPENDENCY: u8 = 5;
+/// Exit code for a bad architecture spec or configuration.
+pub const EXIT_CONFIG: u8 = 6;
+
+/// Any failure of a robustaudit command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A dataset could not be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A model could not be read, validated or run.
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    /// An architecture spec is invalid.
+    #[error(transparent)]
+    Arch(#[from] ArchError),
+    /// An output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// A runtime dependency is missing or unusable.
+    #[error("{message}")]
+    Dependency {
+        /// What is missing, lowercase.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// A command-line value is invalid in a way the parser cannot see.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong, lowercase.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+}
+
+impl Error {
+    /// The documented process exit code for this error (see the module docs).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Data(_) => EXIT_DATA,
+            Error::Onnx(_) => EXIT_MODEL,
+            Error::Arch(_) => EXIT_CONFIG,
+            Error::Write { .. } => EXIT_INTERNAL,
+            Error::Dependency { .. } => EXIT_DEPENDENCY,
+            Error::Usage { .. } => EXIT_USAGE,
+        }
+    }
+
+    /// A one-line suggestion for an obvious fix, printed after `hint: `.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Data(e) => e.hint(),
+            Error::Onnx(e) => e.hint(),
+            Error::Arch(e) => e.hint(),
+            Error::Write { .. } => None,
+            Error::Dependency { hint, .. } | Error::Usage { hint, .. } => hint.clone(),
+        }
+    }
+
+    /// Prints `error: <message>` and, when there is one, `hint: <hint>` on stderr.
+    pub fn report(&self) {
+        eprintln!("error: {self}");
+        if let Some(hint) = self.hint() {
+            eprintln!("hint: {hint}");
+        }
+    }
+}
+
+/// Result of a robustaudit operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

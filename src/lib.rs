@@ -1,0 +1,13 @@
+//! robustaudit: audit the adversarial robustness of ONNX image classifiers.
+//!
+//! The library is shared by the `robustaudit` auditor binary and the `robustaudit-train`
+//! trainer. It never depends on ONNX Runtime.
+#![warn(missing_docs)]
+
+pub mod arch;
+pub mod atomic_file;
+pub mod data;
+pub mod deps;
+pub mod error;
+pub mod model;
+pub mod onnx;

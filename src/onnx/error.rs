@@ -1,0 +1,105 @@
+//! Errors of reading, validating and running ONNX models.
+
+use std::path::PathBuf;
+
+/// Why a model could not be loaded, validated or run. Messages are lowercase and name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    /// The file could not be opened or read.
+    #[error("cannot read model {path}: {source}")]
+    Read {
+        /// The model file.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid ONNX protobuf message.
+    #[error("malformed onnx model {path}: {reason}")]
+    Malformed {
+        /// The model file.
+        path: PathBuf,
+        /// What the decoder or validator found.
+        reason: String,
+    },
+    /// The graph uses operators the runtime does not implement.
+    #[error("unsupported op{} in {path}: {}", if ops.len() > 1 { "s" } else { "" }, ops.join(", "))]
+    UnsupportedOps {
+        /// The model file.
+        path: PathBuf,
+        /// Every unsupported operator, as `domain:OpType` or `OpType`.
+        ops: Vec<String>,
+    },
+    /// The graph has no input shaped like a batch of images.
+    #[error("no image-like input in {path}: {found}")]
+    NoImageInput {
+        /// The model file.
+        path: PathBuf,
+        /// The inputs that were found, with their shapes.
+        found: String,
+    },
+    /// The graph has no output that can serve as class logits.
+    #[error("no logits output in {path}: {reason}")]
+    NoLogits {
+        /// The model file.
+        path: PathBuf,
+        /// Why no output qualifies.
+        reason: String,
+    },
+    /// A tensor refers to external data that may not or cannot be read.
+    #[error("bad external data for tensor '{tensor}' in {path}: {reason}")]
+    ExternalData {
+        /// The model file.
+        path: PathBuf,
+        /// The tensor whose data lives outside the model file.
+        tensor: String,
+        /// What is wrong with the reference.
+        reason: String,
+    },
+    /// tract could not analyse or optimise the graph.
+    #[error("tract cannot load {path}: {reason}")]
+    Tract {
+        /// The model file.
+        path: PathBuf,
+        /// tract's error chain, on one line.
+        reason: String,
+    },
+    /// A batch given to a model has the wrong shape.
+    #[error("wrong input shape for {path}: expected {expected}, got {got:?}")]
+    InputShape {
+        /// The model file.
+        path: PathBuf,
+        /// The expected shape, as text.
+        expected: String,
+        /// The shape received.
+        got: Vec<usize>,
+    },
+    /// Running the model failed.
+    #[error("running {path} failed: {reason}")]
+    Run {
+        /// The model file.
+        path: PathBuf,
+        /// tract's error chain, on one line.
+        reason: String,
+    },
+}
+
+impl OnnxError {
+    /// A one-line suggestion for an obvious fix.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            OnnxError::Malformed { .. } => Some(
+                "the file may be truncated or not an onnx model; re-export or re-copy it".into(),
+            ),
+            OnnxError::UnsupportedOps { .. } => Some(
+                "re-export the model with standard onnx ops (opset 11 to 19) or simplify it".into(),
+            ),
+            OnnxError::NoImageInput { .. } => Some(
+                "robustaudit audits image classifiers with one float input shaped [batch, channels, height, width]".into(),
+            ),
+            OnnxError::ExternalData { .. } => Some(
+                "external data files must sit in the model's folder, named by a relative path".into(),
+            ),
+            _ => None,
+        }
+    }
+}

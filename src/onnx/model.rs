@@ -1,0 +1,278 @@
+//! A validated ONNX model held in memory: decoding, structural checks, metadata, writing.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use tract_onnx::pb::{
+    tensor_proto::DataType, GraphProto, ModelProto, StringStringEntryProto, TensorProto,
+};
+
+use super::external_data::inline_external_data;
+use super::signature::Signature;
+use super::OnnxError;
+
+/// An ONNX model whose structure has been checked: every tensor it reads is defined, every
+/// initializer's bytes match its shape, every operator is one tract implements, and no
+/// tensor refers to a file (external data has been inlined from the model's own folder).
+#[derive(Clone, Debug)]
+pub struct OnnxModel {
+    path: PathBuf,
+    proto: ModelProto,
+}
+
+impl OnnxModel {
+    /// Reads and validates the model at `path`.
+    pub fn open(path: &Path) -> Result<Self, OnnxError> {
+        let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut proto = ModelProto::decode(bytes.as_slice()).map_err(|e| OnnxError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!("protobuf decoding failed: {e}"),
+        })?;
+        if let Some(graph) = proto.graph.as_mut() {
+            inline_external_data(graph, path)?;
+        }
+        Self::validated(path.to_path_buf(), proto)
+    }
+
+    /// Validates a model built in memory; `path` names it in messages and is where it will
+    /// be written.
+    pub(super) fn validated(path: PathBuf, proto: ModelProto) -> Result<Self, OnnxError> {
+        let malformed = |reason: String| OnnxError::Malformed {
+            path: path.clone(),
+            reason,
+        };
+        let graph = proto
+            .graph
+            .as_ref()
+            .ok_or_else(|| malformed("the file holds no graph".into()))?;
+        let has_opset = proto
+            .opset_import
+            .iter()
+            .any(|o| (o.domain.is_empty() || o.domain == "ai.onnx") && o.version > 0);
+        if !has_opset {
+            return Err(malformed(
+                "no opset is declared for the default onnx domain".into(),
+            ));
+        }
+        if graph.node.is_empty() {
+            return Err(malformed("the graph has no nodes".into()));
+        }
+        for tensor in &graph.initializer {
+            check_tensor_bytes(tensor).map_err(&malformed)?;
+        }
+        check_defined_before_use(graph).map_err(&malformed)?;
+        let unsupported = unsupported_ops(&proto);
+        if !unsupported.is_empty() {
+            return Err(OnnxError::UnsupportedOps {
+                path,
+                ops: unsupported.into_iter().collect(),
+            });
+        }
+        Ok(OnnxModel { path, proto })
+    }
+
+    /// Where the model was read from or will be written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The model's image input and logits output.
+    pub fn signature(&self) -> Result<Signature, OnnxError> {
+        Signature::of(&self.path, self.graph())
+    }
+
+    /// The `metadata_props` key-value pairs, in file order.
+    pub fn metadata(&self) -> Vec<(String, String)> {
+        self.proto
+            .metadata_props
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect()
+    }
+
+    /// The value of one metadata key.
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.proto
+            .metadata_props
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+    }
+
+    /// Sets (or replaces) one metadata key.
+    pub fn set_metadata(&mut self, key: &str, value: &str) {
+        match self.proto.metadata_props.iter_mut().find(|e| e.key == key) {
+            Some(entry) => entry.value = value.to_string(),
+            None => self.proto.metadata_props.push(StringStringEntryProto {
+                key: key.to_string(),
+                value: value.to_string(),
+            }),
+        }
+    }
+
+    /// The ONNX opset of the default domain.
+    pub fn opset(&self) -> i64 {
+        self.proto
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .unwrap_or(0)
+    }
+
+    /// The name and version of the program that wrote the file.
+    pub fn producer(&self) -> String {
+        format!(
+            "{} {}",
+            self.proto.producer_name, self.proto.producer_version
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// The serialised protobuf bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.proto.encode_to_vec()
+    }
+
+    /// Writes the model to `path` atomically (a temporary file in the same folder, renamed).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        crate::atomic_file::write(path, &self.to_bytes())
+    }
+
+    pub(super) fn graph(&self) -> &GraphProto {
+        // `validated` guarantees the graph exists; an empty one only arises if it did not.
+        self.proto.graph.as_ref().unwrap_or(&EMPTY_GRAPH)
+    }
+
+    pub(super) fn proto(&self) -> &ModelProto {
+        &self.proto
+    }
+}
+
+static EMPTY_GRAPH: GraphProto = GraphProto {
+    node: Vec::new(),
+    name: String::new(),
+    initializer: Vec::new(),
+    sparse_initializer: Vec::new(),
+    doc_string: String::new(),
+    input: Vec::new(),
+    output: Vec::new(),
+    value_info: Vec::new(),
+    quantization_annotation: Vec::new(),
+};
+
+/// Bytes per element of an ONNX data type whose values can be stored as raw bytes.
+pub(super) fn element_size(data_type: i32) -> Option<usize> {
+    let size = match DataType::try_from(data_type).ok()? {
+        DataType::Uint8 | DataType::Int8 | DataType::Bool => 1,
+        DataType::Uint16 | DataType::Int16 | DataType::Float16 | DataType::Bfloat16 => 2,
+        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
+        DataType::Double | DataType::Int64 | DataType::Uint64 => 8,
+        _ => return None,
+    };
+    Some(size)
+}
+
+/// Whether a data type holds floating-point values (a trainable parameter's type).
+pub(super) fn is_float(data_type: i32) -> bool {
+    matches!(
+        DataType::try_from(data_type),
+        Ok(DataType::Float | DataType::Double | DataType::Float16 | DataType::Bfloat16)
+    )
+}
+
+/// The number of elements a tensor's dims call for.
+pub(super) fn element_count(dims: &[i64]) -> Option<u64> {
+    dims.iter().try_fold(1u64, |acc, &d| {
+        u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    })
+}
+
+fn check_tensor_bytes(tensor: &TensorProto) -> Result<(), String> {
+    let name = &tensor.name;
+    let count = element_count(&tensor.dims)
+        .ok_or_else(|| format!("initializer '{name}' has invalid dims {:?}", tensor.dims))?;
+    if tensor.data_type == DataType::String as i32 {
+        return Ok(());
+    }
+    let size = element_size(tensor.data_type).ok_or_else(|| {
+        let type_name = DataType::try_from(tensor.data_type)
+            .map(|t| t.as_str_name().to_lowercase())
+            .unwrap_or_else(|_| format!("#{}", tensor.data_type));
+        format!("initializer '{name}' has unsupported data type {type_name}")
+    })?;
+    let stored = if !tensor.raw_data.is_empty() {
+        tensor.raw_data.len() as u64 / size as u64
+    } else {
+        (tensor.float_data.len()
+            + tensor.int32_data.len()
+            + tensor.int64_data.len()
+            + tensor.double_data.len()
+            + tensor.uint64_data.len()) as u64
+    };
+    let raw_misaligned = !tensor.raw_data.is_empty() && tensor.raw_data.len() % size != 0;
+    if stored != count || raw_misaligned {
+        return Err(format!(
+            "initializer '{name}' holds {stored} values but its dims {:?} call for {count}",
+            tensor.dims
+        ));
+    }
+    Ok(())
+}
+
+/// Every node input must be a graph input, an initializer or an earlier node's output, and
+/// every graph output must be produced: a truncated file usually fails here.
+fn check_defined_before_use(graph: &GraphProto) -> Result<(), String> {
+    let mut defined: HashSet<&str> = graph.input.iter().map(|v| v.name.as_str()).collect();
+    defined.extend(graph.initializer.iter().map(|t| t.name.as_str()));
+    for node in &graph.node {
+        for input in node.input.iter().filter(|i| !i.is_empty()) {
+            if !defined.contains(input.as_str()) {
+                return Err(format!(
+                    "node '{}' ({}) reads '{input}', which nothing defines before it",
+                    node.name, node.op_type
+                ));
+            }
+        }
+        defined.extend(node.output.iter().map(String::as_str));
+    }
+    if graph.output.is_empty() {
+        return Err("the graph has no outputs".into());
+    }
+    for output in &graph.output {
+        if !defined.contains(output.name.as_str()) {
+            return Err(format!(
+                "graph output '{}' is produced by no node",
+                output.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Operators (in the graph and its subgraphs) that tract has no implementation for.
+fn unsupported_ops(proto: &ModelProto) -> BTreeSet<String> {
+    let onnx = tract_onnx::onnx();
+    let mut unsupported = BTreeSet::new();
+    let mut stack: Vec<&GraphProto> = proto.graph.iter().collect();
+    while let Some(graph) = stack.pop() {
+        for node in &graph.node {
+            let standard = node.domain.is_empty() || node.domain == "ai.onnx";
+            if !standard {
+                unsupported.insert(format!("{}:{}", node.domain, node.op_type));
+            } else if !onnx.op_register.0.contains_key(&node.op_type) {
+                unsupported.insert(node.op_type.clone());
+            }
+            for attr in &node.attribute {
+                stack.extend(attr.g.iter());
+                stack.extend(attr.graphs.iter());
+            }
+        }
+    }
+    unsupported
+}

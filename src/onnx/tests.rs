@@ -1,0 +1,300 @@
+//! Loader safety and signature tests on graphs built here, written to temporary folders.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, Array4};
+use prost::Message;
+use tract_onnx::pb::{tensor_proto::DataLocation, ModelProto, NodeProto, StringStringEntryProto};
+
+use super::*;
+
+const WEIGHTS: [f32; 6] = [1.0, -2.0, 0.5, 3.0, 0.25, -1.0];
+
+/// `logits = W · flatten(x) + b` for x of shape [batch, 1, 1, 2] and 3 classes.
+fn linear_model(path: &Path, softmax: bool) -> OnnxModel {
+    let mut b = GraphBuilder::new("linear");
+    b.input("x", &[None, Some(1), Some(1), Some(2)]);
+    b.initializer("w", &[3, 2], &WEIGHTS);
+    b.initializer("b", &[3], &[0.1, 0.2, 0.3]);
+    b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
+    b.node(
+        "Gemm",
+        &["flat", "w", "b"],
+        &["z"],
+        &[("transB", Attr::Int(1))],
+    );
+    if softmax {
+        b.node("Softmax", &["z"], &["probs"], &[("axis", Attr::Int(1))]);
+        b.output("probs", &[None, Some(3)]);
+    } else {
+        b.output("z", &[None, Some(3)]);
+    }
+    b.finish(path.to_path_buf()).expect("valid model")
+}
+
+fn expected_logits(x: &Array4<f32>) -> Array2<f32> {
+    let w = Array2::from_shape_vec((3, 2), WEIGHTS.to_vec()).expect("shape");
+    let flat = x.to_shape((x.shape()[0], 2)).expect("flat");
+    flat.dot(&w.t()) + ndarray::arr1(&[0.1f32, 0.2, 0.3])
+}
+
+fn write_proto(dir: &Path, name: &str, proto: &ModelProto) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, proto.encode_to_vec()).expect("write model");
+    path
+}
+
+fn batch() -> Array4<f32> {
+    Array4::from_shape_vec((3, 1, 1, 2), vec![0.1, -0.2, 0.3, 0.4, -0.5, 0.05]).expect("shape")
+}
+
+#[test]
+fn tract_plan_computes_the_closed_form_for_any_batch_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = linear_model(&dir.path().join("m.onnx"), false);
+    let plan = TractPlan::new(&model).expect("plan");
+    let x = batch();
+    let logits = plan.logits(x.view()).expect("run");
+    let expected = expected_logits(&x);
+    assert_eq!(logits.shape(), &[3, 3]);
+    for (a, b) in logits.iter().zip(expected.iter()) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    let one = plan
+        .logits(x.slice(ndarray::s![1..2, .., .., ..]))
+        .expect("run one");
+    assert_eq!(one.row(0), logits.row(1));
+}
+
+#[test]
+fn trailing_softmax_is_bypassed_so_plans_return_logits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = linear_model(&dir.path().join("m.onnx"), true);
+    let signature = model.signature().expect("signature");
+    assert_eq!(signature.output, "probs");
+    assert_eq!(signature.logits, "z");
+    assert_eq!(signature.bypassed.as_deref(), Some("Softmax"));
+    let x = batch();
+    let logits = TractPlan::new(&model)
+        .expect("plan")
+        .logits(x.view())
+        .expect("run");
+    let expected = expected_logits(&x);
+    for (a, b) in logits.iter().zip(expected.iter()) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}: softmax was not bypassed");
+    }
+}
+
+#[test]
+fn a_fixed_batch_model_is_run_in_padded_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut proto = linear_model(&dir.path().join("m.onnx"), false)
+        .proto()
+        .clone();
+    let graph = proto.graph.as_mut().expect("graph");
+    // An exporter idiom that pins the batch: Reshape to the constant shape [2, 2].
+    graph.node[0] = NodeProto {
+        op_type: "Reshape".into(),
+        input: vec!["x".into(), "shape".into()],
+        output: vec!["flat".into()],
+        ..Default::default()
+    };
+    graph.initializer.push(tract_onnx::pb::TensorProto {
+        name: "shape".into(),
+        dims: vec![2],
+        data_type: tract_onnx::pb::tensor_proto::DataType::Int64 as i32,
+        int64_data: vec![2, 2],
+        ..Default::default()
+    });
+    if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) = graph.input[0]
+        .r#type
+        .as_mut()
+        .and_then(|t| t.value.as_mut())
+    {
+        if let Some(shape) = t.shape.as_mut() {
+            shape.dim[0].value =
+                Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(2));
+        }
+    }
+    let path = write_proto(dir.path(), "fixed.onnx", &proto);
+    let model = OnnxModel::open(&path).expect("open");
+    assert_eq!(
+        model.signature().expect("signature").input.fixed_batch,
+        Some(2)
+    );
+    let x = batch();
+    let logits = TractPlan::new(&model)
+        .expect("plan")
+        .logits(x.view())
+        .expect("run");
+    let expected = expected_logits(&x);
+    assert_eq!(logits.shape(), &[3, 3]);
+    for (a, b) in logits.iter().zip(expected.iter()) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn wrong_input_shape_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = TractPlan::new(&linear_model(&dir.path().join("m.onnx"), false)).expect("plan");
+    let err = plan
+        .logits(Array4::zeros((2, 1, 2, 2)).view())
+        .expect_err("must fail");
+    assert!(
+        matches!(err, OnnxError::InputShape { ref got, .. } if got == &[2, 1, 2, 2]),
+        "{err}"
+    );
+}
+
+/// Moves initializer `w` to an external file named `location` holding `bytes`.
+fn with_external_weights(dir: &Path, location: &str) -> ModelProto {
+    let mut proto = linear_model(&dir.join("m.onnx"), false).proto().clone();
+    let w = &mut proto.graph.as_mut().expect("graph").initializer[0];
+    assert_eq!(w.name, "w");
+    let bytes = std::mem::take(&mut w.raw_data);
+    std::fs::write(dir.join("weights.bin"), &bytes).expect("write weights");
+    w.data_location = Some(DataLocation::External as i32);
+    w.external_data = vec![StringStringEntryProto {
+        key: "location".into(),
+        value: location.into(),
+    }];
+    proto
+}
+
+#[test]
+fn external_data_inside_the_model_folder_is_inlined() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proto = with_external_weights(dir.path(), "weights.bin");
+    let model = OnnxModel::open(&write_proto(dir.path(), "ext.onnx", &proto)).expect("open");
+    let x = batch();
+    let logits = TractPlan::new(&model)
+        .expect("plan")
+        .logits(x.view())
+        .expect("run");
+    let expected = expected_logits(&x);
+    for (a, b) in logits.iter().zip(expected.iter()) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn external_data_outside_the_model_folder_is_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("model");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(root.path().join("secret.bin"), [0u8; 24]).expect("secret");
+    std::os::unix::fs::symlink(root.path().join("secret.bin"), dir.join("link.bin")).expect("link");
+    for (location, expected) in [
+        ("../secret.bin", "relative path inside"),
+        ("/etc/hostname", "relative path inside"),
+        ("sub/../../secret.bin", "relative path inside"),
+        ("link.bin", "resolves outside"),
+        ("missing.bin", "cannot open"),
+    ] {
+        let proto = with_external_weights(&dir, location);
+        let path = write_proto(&dir, "evil.onnx", &proto);
+        let err = OnnxModel::open(&path).expect_err(location);
+        assert!(
+            matches!(err, OnnxError::ExternalData { ref reason, .. } if reason.contains(expected)),
+            "{location}: {err}"
+        );
+    }
+}
+
+#[test]
+fn external_data_shorter_than_the_tensor_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proto = with_external_weights(dir.path(), "weights.bin");
+    std::fs::write(dir.path().join("weights.bin"), [0u8; 10]).expect("shorten");
+    let err = OnnxModel::open(&write_proto(dir.path(), "short.onnx", &proto)).expect_err("short");
+    assert!(err.to_string().contains("24 bytes are needed"), "{err}");
+}
+
+#[test]
+fn unsupported_ops_are_all_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut proto = linear_model(&dir.path().join("m.onnx"), false)
+        .proto()
+        .clone();
+    let graph = proto.graph.as_mut().expect("graph");
+    graph.node[0].op_type = "FancyFlatten".into();
+    graph.node[1].domain = "com.vendor".into();
+    let err = OnnxModel::open(&write_proto(dir.path(), "u.onnx", &proto)).expect_err("unsupported");
+    match err {
+        OnnxError::UnsupportedOps { ops, .. } => {
+            assert_eq!(
+                ops,
+                vec!["FancyFlatten".to_string(), "com.vendor:Gemm".to_string()]
+            )
+        }
+        other => panic!("wrong error: {other}"),
+    }
+}
+
+#[test]
+fn a_model_without_an_image_input_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut b = GraphBuilder::new("flat");
+    b.input("x", &[None, Some(2)]);
+    b.node("Relu", &["x"], &["y"], &[]);
+    b.output("y", &[None, Some(2)]);
+    let model = b.finish(dir.path().join("flat.onnx")).expect("valid graph");
+    let err = model.signature().expect_err("no image input");
+    assert!(
+        matches!(err, OnnxError::NoImageInput { ref found, .. } if found.contains("float[batch, 2]")),
+        "{err}"
+    );
+}
+
+#[test]
+fn initializers_listed_as_graph_inputs_are_not_taken_for_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut proto = linear_model(&dir.path().join("m.onnx"), false)
+        .proto()
+        .clone();
+    let graph = proto.graph.as_mut().expect("graph");
+    let mut w_input = graph.input[0].clone();
+    w_input.name = "w".into();
+    graph.input.insert(0, w_input);
+    let model = OnnxModel::open(&write_proto(dir.path(), "i.onnx", &proto)).expect("open");
+    assert_eq!(model.signature().expect("signature").input.name, "x");
+    let logits = TractPlan::new(&model)
+        .expect("plan")
+        .logits(batch().view())
+        .expect("run");
+    assert_eq!(logits.shape(), &[3, 3]);
+}
+
+#[test]
+fn every_truncation_of_a_model_is_an_error_never_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = crate::arch::ArchSpec::from_file(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/arch/digits-small.toml"
+    )))
+    .expect("spec");
+    let model = crate::arch::forward_graph(&spec, 3, dir.path().join("d.onnx")).expect("graph");
+    let mut proto = model.proto().clone();
+    proto.metadata_props.clear();
+    let bytes = proto.encode_to_vec();
+    let path = dir.path().join("cut.onnx");
+    for len in (0..bytes.len()).step_by(61).chain([bytes.len() - 1]) {
+        std::fs::write(&path, &bytes[..len]).expect("write");
+        let outcome = OnnxModel::open(&path).and_then(|m| TractPlan::new(&m).map(|_| ()));
+        assert!(
+            outcome.is_err(),
+            "a model cut to {len} of {} bytes was accepted",
+            bytes.len()
+        );
+    }
+}
+
+#[test]
+fn garbage_bytes_are_a_malformed_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("garbage.onnx");
+    std::fs::write(&path, b"this is not a protobuf message \xff\xff\xff").expect("write");
+    let err = OnnxModel::open(&path).expect_err("garbage");
+    assert!(matches!(err, OnnxError::Malformed { .. }), "{err}");
+}

@@ -1,0 +1,244 @@
+//! Running a classifier's logits with tract: a plan with a symbolic batch dimension (or the
+//! model's fixed batch, padded), fed NCHW batches whatever the model's own layout.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayView4, Axis};
+use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
+use tract_onnx::prelude::*;
+
+use super::signature::{ImageInput, Layout, Signature};
+use super::{OnnxError, OnnxModel};
+
+/// A compiled tract plan computing `logits = f(images)` for batches of NCHW images.
+#[derive(Debug)]
+pub struct TractPlan {
+    path: PathBuf,
+    plan: Arc<TypedSimplePlan>,
+    input: ImageInput,
+    fixed_batch: Option<usize>,
+    classes: usize,
+}
+
+impl TractPlan {
+    /// Compiles `model` for tract, with a symbolic batch dimension when the graph allows
+    /// it and the model's fixed batch size otherwise.
+    pub fn new(model: &OnnxModel) -> Result<Self, OnnxError> {
+        let signature = model.signature()?;
+        let path = model.path().to_path_buf();
+        let tract_err = |e: TractError| OnnxError::Tract {
+            path: path.clone(),
+            reason: one_line(&e),
+        };
+        let (inference, _) = parse_logits_graph(model, &signature)?;
+        let symbolic = {
+            let batch = inference.symbols.sym("batch");
+            optimise(inference.clone(), &signature.input, batch.to_dim())
+        };
+        let (typed, fixed_batch) = match (symbolic, signature.input.fixed_batch) {
+            (Ok(typed), _) => (typed, None),
+            (Err(_), Some(n)) => (
+                optimise(inference, &signature.input, n.to_dim()).map_err(tract_err)?,
+                Some(n),
+            ),
+            (Err(e), None) => return Err(tract_err(e)),
+        };
+        let classes = output_classes(&typed).ok_or_else(|| OnnxError::NoLogits {
+            path: path.clone(),
+            reason: format!(
+                "logits '{}' do not have a fixed number of classes per sample",
+                signature.logits
+            ),
+        })?;
+        let plan = typed.into_runnable().map_err(tract_err)?;
+        Ok(TractPlan {
+            path,
+            plan,
+            input: signature.input,
+            fixed_batch,
+            classes,
+        })
+    }
+
+    /// The image input this plan feeds.
+    pub fn input(&self) -> &ImageInput {
+        &self.input
+    }
+
+    /// The number of classes (logits per sample).
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The model file the plan was compiled from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Logits `(n, classes)` for a batch of images `(n, channels, height, width)`.
+    pub fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>, OnnxError> {
+        let [c, h, w] = self.input.chw();
+        let shape = images.shape();
+        if shape[1..] != [c, h, w] {
+            return Err(OnnxError::InputShape {
+                path: self.path.clone(),
+                expected: format!("[n, {c}, {h}, {w}]"),
+                got: shape.to_vec(),
+            });
+        }
+        let n = shape[0];
+        let mut logits = Array2::zeros((n, self.classes));
+        let chunk = self.fixed_batch.unwrap_or(n.max(1));
+        for (start, part) in images.axis_chunks_iter(Axis(0), chunk).enumerate() {
+            let rows = part.shape()[0];
+            let out = self.run_chunk(part, chunk)?;
+            let begin = start * chunk;
+            logits
+                .slice_mut(ndarray::s![begin..begin + rows, ..])
+                .assign(&out.slice(ndarray::s![..rows, ..]));
+        }
+        Ok(logits)
+    }
+
+    fn run_chunk(&self, part: ArrayView4<f32>, chunk: usize) -> Result<Array2<f32>, OnnxError> {
+        let run_err = |e: TractError| OnnxError::Run {
+            path: self.path.clone(),
+            reason: one_line(&e),
+        };
+        let rows = part.shape()[0];
+        let batch = if self.fixed_batch.is_some() {
+            chunk
+        } else {
+            rows
+        };
+        let mut padded = ndarray::Array4::<f32>::zeros((
+            batch,
+            part.shape()[1],
+            part.shape()[2],
+            part.shape()[3],
+        ));
+        padded
+            .slice_mut(ndarray::s![..rows, .., .., ..])
+            .assign(&part);
+        let laid_out = match self.input.layout {
+            Layout::Nchw => padded,
+            Layout::Nhwc => padded
+                .permuted_axes([0, 2, 3, 1])
+                .as_standard_layout()
+                .into_owned(),
+        };
+        let tensor: Tensor = laid_out.into();
+        let outputs = self.plan.run(tvec!(tensor.into())).map_err(run_err)?;
+        let view = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
+        let flat = view
+            .to_shape((batch, self.classes))
+            .map_err(|e| OnnxError::Run {
+                path: self.path.clone(),
+                reason: format!(
+                    "logits of shape {:?} are not [{batch}, {}]: {e}",
+                    view.shape(),
+                    self.classes
+                ),
+            })?;
+        Ok(flat.into_owned())
+    }
+}
+
+/// The model with its declared outputs replaced by the logits tensor, parsed by tract
+/// (no file access: external data was inlined when the model was opened), plus the outlet
+/// of every named tensor.
+pub(super) fn parse_logits_graph(
+    model: &OnnxModel,
+    signature: &Signature,
+) -> Result<(InferenceModel, HashMap<String, OutletId>), OnnxError> {
+    let proto = logits_proto(model.proto(), signature);
+    let parsed = guard(model.path(), || tract_onnx::onnx().parse(&proto, None))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(OnnxError::Tract {
+            path: model.path().to_path_buf(),
+            reason: format!("unresolved inputs {:?}", parsed.unresolved_inputs),
+        });
+    }
+    Ok((parsed.model, parsed.outlets_by_name))
+}
+
+/// Runs a tract call, turning both its errors and its panics into `OnnxError::Tract`.
+pub(super) fn guard<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Result<T, OnnxError> {
+    let tract_err = |reason: String| OnnxError::Tract {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(tract_err(one_line(&e))),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown failure".into());
+            Err(tract_err(format!("tract failed: {message}")))
+        }
+    }
+}
+
+fn logits_proto(proto: &ModelProto, signature: &Signature) -> ModelProto {
+    let mut proto = proto.clone();
+    if let Some(graph) = proto.graph.as_mut() {
+        graph.output = vec![ValueInfoProto {
+            name: signature.logits.clone(),
+            r#type: Some(TypeProto {
+                denotation: String::new(),
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: tract_onnx::pb::tensor_proto::DataType::Float as i32,
+                    shape: None,
+                })),
+            }),
+            doc_string: String::new(),
+        }];
+        graph.value_info.clear();
+    }
+    proto
+}
+
+/// The image input's fact with the given batch dimension, in the model's own layout.
+pub(super) fn input_fact(input: &ImageInput, batch: TDim) -> InferenceFact {
+    let [c, h, w] = input.chw();
+    let shape: TVec<TDim> = match input.layout {
+        Layout::Nchw => tvec![batch, c.to_dim(), h.to_dim(), w.to_dim()],
+        Layout::Nhwc => tvec![batch, h.to_dim(), w.to_dim(), c.to_dim()],
+    };
+    InferenceFact::dt_shape(f32::datum_type(), shape)
+}
+
+fn optimise(model: InferenceModel, input: &ImageInput, batch: TDim) -> TractResult<TypedModel> {
+    let fact = input_fact(input, batch);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        model.with_input_fact(0, fact)?.into_optimized()
+    }))
+    .unwrap_or_else(|_| Err(TractError::msg("tract panicked while optimising the graph")))
+}
+
+fn output_classes(model: &TypedModel) -> Option<usize> {
+    let fact = model.output_fact(0).ok()?;
+    let dims = fact.shape.dims();
+    dims.iter()
+        .skip(1)
+        .try_fold(1usize, |acc, d| {
+            d.as_i64()
+                .and_then(|d| usize::try_from(d).ok())
+                .map(|d| acc * d)
+        })
+        .filter(|c| *c > 0)
+}
+
+/// tract's error chain on one line, lowercase-first.
+pub(super) fn one_line(e: &TractError) -> String {
+    let text = format!("{e:#}").replace('\n', " ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}

@@ -1,0 +1,5 @@
+//! robustaudit-train: builds networks from specs and trains them on ONNX Runtime.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod runtime;
