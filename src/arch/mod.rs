@@ -38,3 +38,6 @@ mod spec;
 pub use error::ArchError;
 pub use graph::{forward_graph, INPUT, LOGITS};
 pub use spec::{ArchSpec, Layer, Shape};
+
+#[cfg(test)]
+mod tests;

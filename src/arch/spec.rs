@@ -156,7 +156,7 @@ impl ArchSpec {
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ArchError> {
         let raw: RawSpec = toml::from_str(text).map_err(|e| ArchError::Parse {
             path: origin.to_path_buf(),
-            message: e.to_string().replace('\n', " ").trim().to_lowercase(),
+            message: parse_message(&e, text),
         })?;
         let mut spec = ArchSpec {
             name: raw.name,
@@ -242,6 +242,20 @@ impl ArchSpec {
             )),
             (None, _) => Err(self.invalid("layers".into(), "the spec has no layers".into())),
         }
+    }
+}
+
+/// `line L, column C: <what>` for a TOML or schema error, on one line.
+fn parse_message(e: &toml::de::Error, text: &str) -> String {
+    let what = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what,
     }
 }
 

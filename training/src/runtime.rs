@@ -4,7 +4,7 @@
 //! `ort` panics when it finds no library, so the file is located and checked here first.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::builder::SessionBuilder;
@@ -36,17 +36,31 @@ impl Device {
 
 /// The loaded library's path and the process-wide environment sessions are created in.
 static LOADED: OnceLock<(PathBuf, Environment)> = OnceLock::new();
+static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// The library file for `device`: `$ORT_DYLIB_PATH` when set, else the one setup installed.
 pub fn library_path(device: Device) -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
-        return Ok(PathBuf::from(path));
-    }
     let setup_flag = if device == Device::Cuda {
         " --cuda"
     } else {
         ""
     };
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(Error::Dependency {
+                message: format!(
+                    "onnx runtime library {} (from ORT_DYLIB_PATH) is not a file",
+                    path.display()
+                ),
+                hint: Some(format!(
+                    "unset ORT_DYLIB_PATH to use the library of scripts/setup{setup_flag}"
+                )),
+            }
+            .into());
+        }
+        return Ok(path);
+    }
     let deps = robustaudit::deps::deps_dir().ok_or_else(|| Error::Dependency {
         message: "no .deps folder found in this directory or its parents".into(),
         hint: Some(format!("run scripts/setup{setup_flag} from the repository")),
@@ -68,6 +82,10 @@ pub fn library_path(device: Device) -> Result<PathBuf> {
 /// Loads ONNX Runtime for `device` once per process and returns its environment.
 pub fn init(device: Device) -> Result<&'static Environment> {
     let path = library_path(device)?;
+    // Held across the check and the creation: ONNX Runtime allows one environment per process.
+    let _creating = INIT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((loaded, environment)) = LOADED.get() {
         if *loaded != path {
             return Err(Error::Dependency {

@@ -1,0 +1,13 @@
+//! End-to-end tests of `robustaudit-train`: the `init` command, the agreement of ONNX
+//! Runtime with tract on generated networks, and how a missing runtime library is reported.
+
+mod init;
+mod parity;
+mod runtime;
+
+use std::path::{Path, PathBuf};
+
+/// `models/arch/<name>.toml` of the workspace.
+pub fn arch_path(name: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/arch")).join(format!("{name}.toml"))
+}
