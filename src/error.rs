@@ -6,7 +6,7 @@
 //! | 1 | unexpected internal error, or an output that could not be written |
 //! | 2 | bad command line (unknown flag, bad value) |
 //! | 3 | bad or missing dataset |
-//! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference |
+//! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, no gradient |
 //! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable |
 //! | 6 | bad architecture spec or configuration |
 
@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use crate::arch::ArchError;
 use crate::data::DataError;
+use crate::grad::GradError;
 use crate::onnx::OnnxError;
 
 /// Exit code for an unexpected error or an output that could not be written.
@@ -57,6 +58,15 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// A bug: something the code guarantees did not hold.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
+    /// A gradient graph could not be built.
+    #[error(transparent)]
+    Grad(#[from] GradError),
     /// A command-line value is invalid in a way the parser cannot see.
     #[error("{message}")]
     Usage {
@@ -74,7 +84,8 @@ impl Error {
             Error::Data(_) => EXIT_DATA,
             Error::Onnx(_) => EXIT_MODEL,
             Error::Arch(_) => EXIT_CONFIG,
-            Error::Write { .. } => EXIT_INTERNAL,
+            Error::Write { .. } | Error::Internal { .. } => EXIT_INTERNAL,
+            Error::Grad(_) => EXIT_MODEL,
             Error::Dependency { .. } => EXIT_DEPENDENCY,
             Error::Usage { .. } => EXIT_USAGE,
         }
@@ -87,6 +98,10 @@ impl Error {
             Error::Onnx(e) => e.hint(),
             Error::Arch(e) => e.hint(),
             Error::Write { .. } => None,
+            Error::Internal { .. } => {
+                Some("please report this with the command that caused it".into())
+            }
+            Error::Grad(e) => e.hint(),
             Error::Dependency { hint, .. } | Error::Usage { hint, .. } => hint.clone(),
         }
     }

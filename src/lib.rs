@@ -9,5 +9,6 @@ pub mod atomic_file;
 pub mod data;
 pub mod deps;
 pub mod error;
+pub mod grad;
 pub mod model;
 pub mod onnx;

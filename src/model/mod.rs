@@ -1,10 +1,15 @@
-//! Models as the auditor sees them: a [`Classifier`] maps a batch of images to logits.
+//! Models as the auditor sees them: a [`Classifier`] maps a batch of images to logits; a
+//! [`Differentiable`] one also gives vector-Jacobian products with respect to the images.
 
+mod batching;
 mod tract_classifier;
+mod tract_differentiable;
 
+pub use batching::CHUNK;
 pub use tract_classifier::TractClassifier;
+pub use tract_differentiable::TractDifferentiable;
 
-use ndarray::{Array2, ArrayView4};
+use ndarray::{Array2, Array4, ArrayView2, ArrayView4};
 
 use crate::error::Result;
 
@@ -26,18 +31,32 @@ pub trait Classifier: Send + Sync {
             .logits(images)?
             .rows()
             .into_iter()
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                        if v > best.1 {
-                            (i, v)
-                        } else {
-                            best
-                        }
-                    })
-                    .0
-            })
+            .map(|row| argmax(row.iter().copied()))
             .collect())
     }
+}
+
+/// A classifier that also computes input gradients of any loss on its logits.
+pub trait Differentiable: Classifier {
+    /// Logits `(n, classes)` and `seed^T · d logits / d images` `(n, c, h, w)`, where
+    /// `seed` `(n, classes)` is the gradient of a loss with respect to the logits.
+    fn vjp(
+        &self,
+        images: ArrayView4<f32>,
+        seed: ArrayView2<f32>,
+    ) -> Result<(Array2<f32>, Array4<f32>)>;
+}
+
+/// Index of the largest value (the first one on ties; NaN never wins).
+pub fn argmax(values: impl Iterator<Item = f32>) -> usize {
+    values
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
+        .0
 }

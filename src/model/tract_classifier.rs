@@ -4,11 +4,12 @@ use std::path::Path;
 
 use ndarray::{Array2, ArrayView4};
 
+use super::batching::{join, par_chunks};
 use super::Classifier;
 use crate::error::Result;
 use crate::onnx::{OnnxModel, TractPlan};
 
-/// An ONNX classifier run by tract on the CPU.
+/// An ONNX classifier run by tract on the CPU, chunks of a batch in parallel.
 #[derive(Debug)]
 pub struct TractClassifier {
     model: OnnxModel,
@@ -31,6 +32,11 @@ impl TractClassifier {
     pub fn model(&self) -> &OnnxModel {
         &self.model
     }
+
+    /// The compiled forward plan.
+    pub fn plan(&self) -> &TractPlan {
+        &self.plan
+    }
 }
 
 impl Classifier for TractClassifier {
@@ -43,6 +49,7 @@ impl Classifier for TractClassifier {
     }
 
     fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>> {
-        Ok(self.plan.logits(images)?)
+        let parts = par_chunks(images, |_, chunk| Ok(self.plan.logits(chunk)?))?;
+        join(&parts)
     }
 }

@@ -1,31 +1,20 @@
-//! Building ONNX graphs node by node: the forward networks of architecture specs (and,
-//! later, the graphs the autodiff emits).
+//! Building ONNX graphs node by node: the forward networks of architecture specs and the
+//! graphs the autodiff derives from models.
 
 use std::path::PathBuf;
 
 use tract_onnx::pb::{
-    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
-    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_proto::DataType, tensor_shape_proto, type_proto, GraphProto, ModelProto,
+    OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
+use super::ir::{node_to_proto, tensor_to_proto, Attr, ConstTensor, Node};
 use super::{OnnxError, OnnxModel};
 
 /// The default-domain opset of every graph the project writes.
-pub const OPSET: i64 = 13;
+pub const OPSET: i64 = 17;
 /// ONNX IR version matching [`OPSET`].
-const IR_VERSION: i64 = 7;
-
-/// A node attribute value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Attr {
-    /// One integer.
-    Int(i64),
-    /// A list of integers.
-    Ints(Vec<i64>),
-    /// One float.
-    Float(f32),
-}
+const IR_VERSION: i64 = 8;
 
 /// Accumulates inputs, initializers, nodes and outputs, then validates them as a model.
 #[derive(Debug, Default)]
@@ -46,6 +35,20 @@ impl GraphBuilder {
         }
     }
 
+    /// A graph that starts with `model`'s name, initializers and metadata, but no inputs,
+    /// nodes or outputs: the base of graphs derived from a model.
+    pub fn from_model(model: &OnnxModel) -> Self {
+        let source = model.graph();
+        GraphBuilder {
+            graph: GraphProto {
+                name: source.name.clone(),
+                initializer: source.initializer.clone(),
+                ..Default::default()
+            },
+            metadata: model.proto().metadata_props.clone(),
+        }
+    }
+
     /// Declares a float input; `None` dimensions are the symbolic batch size `batch`.
     pub fn input(&mut self, name: &str, dims: &[Option<usize>]) {
         self.graph.input.push(value_info(name, dims));
@@ -58,48 +61,29 @@ impl GraphBuilder {
 
     /// Adds a float initializer holding `values` in row-major order.
     pub fn initializer(&mut self, name: &str, dims: &[usize], values: &[f32]) {
-        let raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.graph.initializer.push(TensorProto {
-            name: name.to_string(),
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: DataType::Float as i32,
-            raw_data,
-            ..Default::default()
-        });
+        self.constant(name, &ConstTensor::f32(dims, values.to_vec()));
+    }
+
+    /// Adds an initializer holding `tensor`.
+    pub fn constant(&mut self, name: &str, tensor: &ConstTensor) {
+        self.graph.initializer.push(tensor_to_proto(name, tensor));
     }
 
     /// Adds a `Constant` node producing the float scalar `value` as `name`.
     pub fn scalar_constant(&mut self, name: &str, value: f32) {
-        let tensor = TensorProto {
-            data_type: DataType::Float as i32,
-            raw_data: value.to_le_bytes().to_vec(),
-            ..Default::default()
-        };
-        self.graph.node.push(NodeProto {
-            name: format!("constant_{}", self.graph.node.len()),
-            op_type: "Constant".into(),
-            output: vec![name.to_string()],
-            attribute: vec![AttributeProto {
-                name: "value".into(),
-                r#type: AttributeType::Tensor as i32,
-                t: Some(tensor),
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
+        let value = Attr::Tensor(ConstTensor::f32(&[], vec![value]));
+        self.add(Node::new("Constant", &[], &[name], vec![("value", value)]));
     }
 
     /// Appends a node of the default domain.
     pub fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&str, Attr)]) {
-        let name = format!("{}_{}", op.to_lowercase(), self.graph.node.len());
-        self.graph.node.push(NodeProto {
-            name,
-            op_type: op.to_string(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: outputs.iter().map(|s| s.to_string()).collect(),
-            attribute: attrs.iter().map(|(k, v)| attribute(k, v)).collect(),
-            ..Default::default()
-        });
+        self.add(Node::new(op, inputs, outputs, attrs.to_vec()));
+    }
+
+    /// Appends `node`, naming it after its operator and position.
+    pub fn add(&mut self, node: Node) {
+        let name = format!("{}_{}", node.op.to_lowercase(), self.graph.node.len());
+        self.graph.node.push(node_to_proto(&node, name));
     }
 
     /// Records one `metadata_props` entry.
@@ -150,26 +134,4 @@ fn value_info(name: &str, dims: &[Option<usize>]) -> ValueInfoProto {
         }),
         doc_string: String::new(),
     }
-}
-
-fn attribute(name: &str, value: &Attr) -> AttributeProto {
-    let mut attr = AttributeProto {
-        name: name.to_string(),
-        ..Default::default()
-    };
-    match value {
-        Attr::Int(i) => {
-            attr.r#type = AttributeType::Int as i32;
-            attr.i = *i;
-        }
-        Attr::Ints(v) => {
-            attr.r#type = AttributeType::Ints as i32;
-            attr.ints = v.clone();
-        }
-        Attr::Float(x) => {
-            attr.r#type = AttributeType::Float as i32;
-            attr.f = *x;
-        }
-    }
-    attr
 }

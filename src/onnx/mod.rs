@@ -6,17 +6,23 @@
 mod builder;
 mod error;
 mod external_data;
+mod ir;
 mod model;
 mod signature;
 mod summary;
 mod tract_plan;
+mod view;
+mod vjp_plan;
 
-pub use builder::{Attr, GraphBuilder, OPSET};
+pub use builder::{GraphBuilder, OPSET};
 pub use error::OnnxError;
+pub use ir::{Attr, ConstTensor, Dim, Node, Values};
 pub use model::OnnxModel;
 pub use signature::{ImageInput, Layout, Signature};
 pub use summary::{ModelSummary, TensorInfo};
 pub use tract_plan::TractPlan;
+pub use view::GraphView;
+pub use vjp_plan::VjpPlan;
 
 #[cfg(test)]
 mod tests;

@@ -5,11 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use tract_onnx::pb::{GraphProto, NodeProto};
-use tract_onnx::prelude::*;
 
 use super::model::{element_count, is_float};
 use super::signature::{describe_type, Signature};
-use super::tract_plan::{guard, input_fact, parse_logits_graph};
+use super::tract_plan::concrete_shapes;
 use super::{OnnxError, OnnxModel};
 
 /// A graph input or output with its declared type and shape.
@@ -54,7 +53,7 @@ impl ModelSummary {
     pub fn of(model: &OnnxModel) -> Result<Self, OnnxError> {
         let graph = model.graph();
         let signature = model.signature()?;
-        let shapes = concrete_shapes(model, &signature)?;
+        let shapes = concrete_shapes(model, &signature, signature.input.fixed_batch.unwrap_or(1))?;
         let batch = signature.input.fixed_batch.unwrap_or(1) as u64;
         let flops: u64 = graph.node.iter().map(|n| node_flops(n, &shapes)).sum();
         let classes = shapes
@@ -105,28 +104,6 @@ fn parameter_count(graph: &GraphProto) -> u64 {
         .filter(|t| is_float(t.data_type))
         .filter_map(|t| element_count(&t.dims))
         .sum()
-}
-
-/// Concrete shapes of every named tensor for one batch (of 1, or the model's fixed size).
-fn concrete_shapes(
-    model: &OnnxModel,
-    signature: &Signature,
-) -> Result<HashMap<String, Vec<usize>>, OnnxError> {
-    let (mut inference, outlets) = parse_logits_graph(model, signature)?;
-    let batch = signature.input.fixed_batch.unwrap_or(1);
-    let fact = input_fact(&signature.input, batch.to_dim());
-    guard(model.path(), || {
-        inference.set_input_fact(0, fact)?;
-        inference.analyse(false)
-    })?;
-    Ok(outlets
-        .into_iter()
-        .filter_map(|(name, outlet)| {
-            let fact = inference.outlet_fact(outlet).ok()?;
-            let dims = fact.shape.as_concrete_finite().ok()??;
-            Some((name, dims.to_vec()))
-        })
-        .collect())
 }
 
 fn node_flops(node: &NodeProto, shapes: &HashMap<String, Vec<usize>>) -> u64 {

@@ -121,14 +121,7 @@ impl TractPlan {
         padded
             .slice_mut(ndarray::s![..rows, .., .., ..])
             .assign(&part);
-        let laid_out = match self.input.layout {
-            Layout::Nchw => padded,
-            Layout::Nhwc => padded
-                .permuted_axes([0, 2, 3, 1])
-                .as_standard_layout()
-                .into_owned(),
-        };
-        let tensor: Tensor = laid_out.into();
+        let tensor: Tensor = to_model_layout(padded.view(), self.input.layout).into();
         let outputs = self.plan.run(tvec!(tensor.into())).map_err(run_err)?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
         let flat = view
@@ -161,6 +154,28 @@ pub(super) fn parse_logits_graph(
         });
     }
     Ok((parsed.model, parsed.outlets_by_name))
+}
+
+/// Concrete shapes of every named tensor of the logits graph for a batch of `batch` images.
+pub(super) fn concrete_shapes(
+    model: &OnnxModel,
+    signature: &Signature,
+    batch: usize,
+) -> Result<HashMap<String, Vec<usize>>, OnnxError> {
+    let (mut inference, outlets) = parse_logits_graph(model, signature)?;
+    let fact = image_fact(&signature.input, batch.to_dim());
+    guard(model.path(), || {
+        inference.set_input_fact(0, fact)?;
+        inference.analyse(false)
+    })?;
+    Ok(outlets
+        .into_iter()
+        .filter_map(|(name, outlet)| {
+            let fact = inference.outlet_fact(outlet).ok()?;
+            let dims = fact.shape.as_concrete_finite().ok()??;
+            Some((name, dims.to_vec()))
+        })
+        .collect())
 }
 
 /// Runs a tract call, turning both its errors and its panics into `OnnxError::Tract`.
@@ -203,7 +218,7 @@ fn logits_proto(proto: &ModelProto, signature: &Signature) -> ModelProto {
 }
 
 /// The image input's fact with the given batch dimension, in the model's own layout.
-pub(super) fn input_fact(input: &ImageInput, batch: TDim) -> InferenceFact {
+pub(super) fn image_fact(input: &ImageInput, batch: TDim) -> InferenceFact {
     let [c, h, w] = input.chw();
     let shape: TVec<TDim> = match input.layout {
         Layout::Nchw => tvec![batch, c.to_dim(), h.to_dim(), w.to_dim()],
@@ -213,7 +228,7 @@ pub(super) fn input_fact(input: &ImageInput, batch: TDim) -> InferenceFact {
 }
 
 fn optimise(model: InferenceModel, input: &ImageInput, batch: TDim) -> TractResult<TypedModel> {
-    let fact = input_fact(input, batch);
+    let fact = image_fact(input, batch);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         model.with_input_fact(0, fact)?.into_optimized()
     }))
@@ -231,6 +246,17 @@ fn output_classes(model: &TypedModel) -> Option<usize> {
                 .map(|d| acc * d)
         })
         .filter(|c| *c > 0)
+}
+
+/// An NCHW batch in the model's own layout, contiguous.
+pub(super) fn to_model_layout(images: ArrayView4<f32>, layout: Layout) -> ndarray::Array4<f32> {
+    match layout {
+        Layout::Nchw => images.as_standard_layout().into_owned(),
+        Layout::Nhwc => images
+            .permuted_axes([0, 2, 3, 1])
+            .as_standard_layout()
+            .into_owned(),
+    }
 }
 
 /// tract's error chain on one line, lowercase-first.

@@ -1,0 +1,264 @@
+//! The reverse pass: walks the forward nodes backwards, asks each node's rule for the
+//! gradients of its inputs, and sums the contributions of tensors used several times.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::opset::normalise;
+use super::rules::rule_for;
+use super::GradError;
+use crate::onnx::{Attr, ConstTensor, Dim, GraphBuilder, GraphView, Node, OnnxModel};
+
+/// Name of the VJP graph's seed input, `[batch, classes]`: d loss / d logits.
+pub const SEED: &str = "vjp.seed";
+/// Name of the VJP graph's output holding `seed^T · d logits / d x`, shaped like `x`.
+pub const GRAD_INPUT: &str = "vjp.grad_input";
+
+/// Builds the VJP graph of `model` (see the module docs). It is written next to the model
+/// as `<model>.vjp.onnx` if saved; nothing is written here.
+pub fn vjp_graph(model: &OnnxModel) -> Result<OnnxModel, GradError> {
+    let view = model.view()?;
+    let path = model.path().to_path_buf();
+    let nodes = forward_nodes(&view, &path)?;
+    let signature = &view.signature;
+    let input = &signature.input;
+    let classes = view
+        .shape(&signature.logits)
+        .and_then(|s| {
+            s.iter()
+                .skip(1)
+                .map(|d| d.fixed())
+                .product::<Option<usize>>()
+        })
+        .ok_or_else(|| GradError::Node {
+            path: path.clone(),
+            index: nodes.len().saturating_sub(1),
+            op: "logits".into(),
+            reason: format!("logits '{}' have no fixed class count", signature.logits),
+        })?;
+    let image_dims = model_layout_dims(&view);
+    let mut b = GraphBuilder::from_model(model);
+    b.input(&input.name, &image_dims);
+    b.input(SEED, &[None, Some(classes)]);
+    for node in &nodes {
+        b.add(node.clone());
+    }
+    let seeds = [(signature.logits.clone(), SEED.to_string())];
+    let grads = append_backward(
+        &mut b,
+        &view,
+        &nodes,
+        &seeds,
+        std::slice::from_ref(&input.name),
+        &path,
+    )?;
+    b.add(Node::new("Identity", &[&grads[0]], &[GRAD_INPUT], vec![]));
+    b.output(&signature.logits, &[None, Some(classes)]);
+    b.output(GRAD_INPUT, &image_dims);
+    b.metadata("vjp_of", &model.path().display().to_string());
+    Ok(b.finish(vjp_path(model.path()))?)
+}
+
+fn vjp_path(model: &Path) -> PathBuf {
+    let mut name = model.file_stem().unwrap_or_default().to_os_string();
+    name.push(".vjp.onnx");
+    model.with_file_name(name)
+}
+
+/// The image input's dims in the model's own layout, batch symbolic.
+fn model_layout_dims(view: &GraphView) -> Vec<Option<usize>> {
+    let input = &view.signature.input;
+    match view.shape(&input.name) {
+        Some(dims) => dims.iter().map(|d| d.fixed()).collect(),
+        None => {
+            let [c, h, w] = input.chw();
+            vec![None, Some(c), Some(h), Some(w)]
+        }
+    }
+}
+
+/// The logits graph's nodes in the project's opset, every op checked for a rule.
+pub(super) fn forward_nodes(view: &GraphView, path: &Path) -> Result<Vec<Node>, GradError> {
+    let mut missing: Vec<String> = view
+        .nodes
+        .iter()
+        .filter(|n| rule_for(&n.op).is_none())
+        .map(|n| n.op.clone())
+        .collect();
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        return Err(GradError::Unsupported {
+            path: path.to_path_buf(),
+            ops: missing,
+        });
+    }
+    view.nodes
+        .iter()
+        .enumerate()
+        .map(|(index, node)| {
+            normalise(node, view).map_err(|reason| GradError::Node {
+                path: path.to_path_buf(),
+                index,
+                op: node.op.clone(),
+                reason,
+            })
+        })
+        .collect()
+}
+
+/// Appends the backward nodes of `nodes` to `b`, given the gradients `seeds`
+/// (`(tensor, its gradient)` pairs), and returns the gradient of each tensor of `wrt`.
+pub(super) fn append_backward(
+    b: &mut GraphBuilder,
+    view: &GraphView,
+    nodes: &[Node],
+    seeds: &[(String, String)],
+    wrt: &[String],
+    path: &Path,
+) -> Result<Vec<String>, GradError> {
+    let needs = depends_on(nodes, wrt);
+    let mut ctx = Ctx {
+        b,
+        view,
+        needs,
+        counter: 0,
+    };
+    let mut contributions: HashMap<String, Vec<String>> = HashMap::new();
+    for (tensor, grad) in seeds {
+        contributions
+            .entry(tensor.clone())
+            .or_default()
+            .push(grad.clone());
+    }
+    for (index, node) in nodes.iter().enumerate().rev() {
+        let wanted = node.inputs.iter().any(|i| !i.is_empty() && ctx.needs(i));
+        if !wanted {
+            continue;
+        }
+        let out_grads: Vec<Option<String>> = node
+            .outputs
+            .iter()
+            .map(|o| contributions.remove(o).map(|parts| ctx.sum(parts)))
+            .collect();
+        if out_grads.iter().all(Option::is_none) {
+            continue;
+        }
+        let rule = rule_for(&node.op).ok_or_else(|| GradError::Unsupported {
+            path: path.to_path_buf(),
+            ops: vec![node.op.clone()],
+        })?;
+        let in_grads = rule(&mut ctx, node, &out_grads).map_err(|reason| GradError::Node {
+            path: path.to_path_buf(),
+            index,
+            op: node.op.clone(),
+            reason,
+        })?;
+        for (input, grad) in node.inputs.iter().zip(in_grads) {
+            if let Some(grad) = grad.filter(|_| ctx.needs(input)) {
+                contributions.entry(input.clone()).or_default().push(grad);
+            }
+        }
+    }
+    Ok(wrt
+        .iter()
+        .map(|t| match contributions.remove(t) {
+            Some(parts) => ctx.sum(parts),
+            // The output does not depend on this tensor: its gradient is zero.
+            None => {
+                let zero = ctx.scalar(0.0);
+                ctx.emit("Mul", &[t, &zero], vec![])
+            }
+        })
+        .collect())
+}
+
+/// Tensors whose value depends on one of `wrt` (including `wrt` themselves).
+fn depends_on(nodes: &[Node], wrt: &[String]) -> HashSet<String> {
+    let mut needs: HashSet<String> = wrt.iter().cloned().collect();
+    for node in nodes {
+        if node.inputs.iter().any(|i| needs.contains(i)) {
+            needs.extend(node.outputs.iter().cloned());
+        }
+    }
+    needs
+}
+
+/// What a backward rule may use: shapes of forward tensors, which ones need gradients, and
+/// emitters for new nodes and constants (named `grad.<n>`).
+pub(super) struct Ctx<'a> {
+    b: &'a mut GraphBuilder,
+    view: &'a GraphView,
+    needs: HashSet<String>,
+    counter: usize,
+}
+
+impl Ctx<'_> {
+    /// Whether the gradient of `tensor` is wanted.
+    pub fn needs(&self, tensor: &str) -> bool {
+        self.needs.contains(tensor)
+    }
+
+    /// The shape of forward tensor `tensor`.
+    pub fn shape(&self, tensor: &str) -> Result<Vec<Dim>, String> {
+        self.view
+            .shape(tensor)
+            .map(<[Dim]>::to_vec)
+            .ok_or_else(|| format!("the shape of '{tensor}' is unknown"))
+    }
+
+    /// The shape of `tensor` when no dimension depends on the batch size.
+    pub fn fixed_shape(&self, tensor: &str) -> Result<Vec<usize>, String> {
+        self.shape(tensor)?
+            .iter()
+            .map(|d| d.fixed())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| format!("'{tensor}' depends on the batch size"))
+    }
+
+    /// The rank of forward tensor `tensor`.
+    pub fn rank(&self, tensor: &str) -> Result<usize, String> {
+        Ok(self.shape(tensor)?.len())
+    }
+
+    fn fresh(&mut self) -> String {
+        self.counter += 1;
+        format!("grad.{}", self.counter)
+    }
+
+    /// Emits a one-output node and returns its output's name.
+    pub fn emit(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
+        let out = self.fresh();
+        self.b.add(Node::new(op, inputs, &[&out], attrs));
+        out
+    }
+
+    /// A 1-D int64 constant (axes, shapes, starts and ends).
+    pub fn ints(&mut self, values: &[i64]) -> String {
+        let name = self.fresh();
+        self.b
+            .constant(&name, &ConstTensor::i64(&[values.len()], values.to_vec()));
+        name
+    }
+
+    /// A float constant of any shape.
+    pub fn floats(&mut self, dims: &[usize], values: Vec<f32>) -> String {
+        let name = self.fresh();
+        self.b.constant(&name, &ConstTensor::f32(dims, values));
+        name
+    }
+
+    /// A float scalar constant.
+    pub fn scalar(&mut self, value: f32) -> String {
+        self.floats(&[], vec![value])
+    }
+
+    /// The sum of gradient contributions (itself when there is one).
+    pub fn sum(&mut self, mut parts: Vec<String>) -> String {
+        if parts.len() == 1 {
+            return parts.remove(0);
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        self.emit("Sum", &refs, vec![])
+    }
+}

@@ -1,0 +1,18 @@
+//! Reverse-mode differentiation of ONNX graphs into ordinary ONNX graphs that tract and
+//! ONNX Runtime both run.
+//!
+//! [`vjp_graph`] turns a classifier into a graph with inputs `x` (the model's image input)
+//! and [`SEED`] (d loss / d logits, `[batch, classes]`) and outputs the logits and
+//! [`GRAD_INPUT`] = `seed^T · d logits / d x`. Any loss on logits is a seed computed by the
+//! caller, so one run of the graph gives that loss's input gradient.
+//!
+//! Backward rules live in `rules/`, one file per op family, registered in `rules/mod.rs`.
+
+mod backward;
+mod error;
+mod opset;
+mod rules;
+
+pub use backward::{vjp_graph, GRAD_INPUT, SEED};
+pub use error::GradError;
+pub use rules::supported_ops;

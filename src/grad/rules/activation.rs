@@ -1,0 +1,68 @@
+//! Element-wise activations: Relu, LeakyRelu, Sigmoid, Tanh.
+
+use super::{only, Ctx};
+use crate::onnx::Node;
+
+/// `dx = g` where `x > 0`, else 0 (the subgradient 0 at the kink).
+pub(super) fn relu(
+    ctx: &mut Ctx,
+    node: &Node,
+    out: &[Option<String>],
+) -> Result<Vec<Option<String>>, String> {
+    let g = only(out)?;
+    let x = &node.inputs[0];
+    let zero = ctx.scalar(0.0);
+    let positive = ctx.emit("Greater", &[x, &zero], vec![]);
+    Ok(vec![Some(ctx.emit(
+        "Where",
+        &[&positive, g, &zero],
+        vec![],
+    ))])
+}
+
+/// `dx = g` where `x > 0`, else `alpha * g`.
+pub(super) fn leaky_relu(
+    ctx: &mut Ctx,
+    node: &Node,
+    out: &[Option<String>],
+) -> Result<Vec<Option<String>>, String> {
+    let g = only(out)?;
+    let x = &node.inputs[0];
+    let zero = ctx.scalar(0.0);
+    let alpha = ctx.scalar(node.float("alpha", 0.01));
+    let positive = ctx.emit("Greater", &[x, &zero], vec![]);
+    let leaked = ctx.emit("Mul", &[g, &alpha], vec![]);
+    Ok(vec![Some(ctx.emit(
+        "Where",
+        &[&positive, g, &leaked],
+        vec![],
+    ))])
+}
+
+/// `dx = g * y * (1 - y)` with `y = sigmoid(x)`.
+pub(super) fn sigmoid(
+    ctx: &mut Ctx,
+    node: &Node,
+    out: &[Option<String>],
+) -> Result<Vec<Option<String>>, String> {
+    let g = only(out)?;
+    let y = &node.outputs[0];
+    let one = ctx.scalar(1.0);
+    let one_minus = ctx.emit("Sub", &[&one, y], vec![]);
+    let slope = ctx.emit("Mul", &[y, &one_minus], vec![]);
+    Ok(vec![Some(ctx.emit("Mul", &[g, &slope], vec![]))])
+}
+
+/// `dx = g * (1 - y^2)` with `y = tanh(x)`.
+pub(super) fn tanh(
+    ctx: &mut Ctx,
+    node: &Node,
+    out: &[Option<String>],
+) -> Result<Vec<Option<String>>, String> {
+    let g = only(out)?;
+    let y = &node.outputs[0];
+    let one = ctx.scalar(1.0);
+    let square = ctx.emit("Mul", &[y, y], vec![]);
+    let slope = ctx.emit("Sub", &[&one, &square], vec![]);
+    Ok(vec![Some(ctx.emit("Mul", &[g, &slope], vec![]))])
+}

@@ -1,0 +1,69 @@
+//! The registry of backward rules, one file per op family.
+//!
+//! A rule receives the forward node and the gradient of each of its outputs (`None` where no
+//! gradient flows) and returns the gradient of each input (`None` for inputs that need none,
+//! such as shapes and, for input gradients, weights). Rules emit only standard ONNX ops.
+
+mod activation;
+mod broadcast;
+mod elementwise;
+mod linear;
+mod normalization;
+mod shape;
+mod softmax;
+
+use super::backward::Ctx;
+use crate::onnx::Node;
+
+/// A backward rule: output gradients in, input gradients out, or why the node's form is
+/// not covered.
+pub(super) type Rule =
+    fn(&mut Ctx, &Node, &[Option<String>]) -> Result<Vec<Option<String>>, String>;
+
+const RULES: &[(&str, Rule)] = &[
+    ("Relu", activation::relu),
+    ("LeakyRelu", activation::leaky_relu),
+    ("Sigmoid", activation::sigmoid),
+    ("Tanh", activation::tanh),
+    ("Identity", shape::identity),
+    ("Dropout", shape::identity),
+    ("Constant", shape::constant),
+    ("Flatten", shape::reshape),
+    ("Reshape", shape::reshape),
+    ("Transpose", shape::transpose),
+    ("Concat", shape::concat),
+    ("Add", elementwise::add),
+    ("Sub", elementwise::sub),
+    ("Mul", elementwise::mul),
+    ("Div", elementwise::div),
+    ("Gemm", linear::gemm),
+    ("MatMul", linear::matmul),
+    ("BatchNormalization", normalization::batch_norm),
+    ("Softmax", softmax::softmax),
+    ("LogSoftmax", softmax::log_softmax),
+];
+
+/// The rule for operator `op`, if there is one.
+pub(super) fn rule_for(op: &str) -> Option<Rule> {
+    RULES
+        .iter()
+        .find(|(name, _)| *name == op)
+        .map(|(_, rule)| *rule)
+}
+
+/// The operators the autodiff can differentiate.
+pub fn supported_ops() -> Vec<&'static str> {
+    RULES.iter().map(|(name, _)| *name).collect()
+}
+
+/// The gradient of the node's only output, which the reverse pass guarantees is present
+/// for single-output ops.
+fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
+    out_grads
+        .first()
+        .and_then(|g| g.as_deref())
+        .ok_or_else(|| "no gradient reaches the node's output".to_string())
+}
+
+#[cfg(test)]
+mod tests;

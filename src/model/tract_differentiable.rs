@@ -1,0 +1,90 @@
+//! A [`Differentiable`] classifier: tract runs the model's VJP graph, built by
+//! [`crate::grad::vjp_graph`].
+
+use std::path::Path;
+
+use ndarray::{Array2, Array4, ArrayView2, ArrayView4};
+
+use super::batching::{join, par_chunks};
+use super::{Classifier, Differentiable, TractClassifier};
+use crate::error::Result;
+use crate::grad::vjp_graph;
+use crate::onnx::{OnnxModel, VjpPlan};
+
+/// An ONNX classifier with exact input gradients from its generated VJP graph.
+#[derive(Debug)]
+pub struct TractDifferentiable {
+    forward: TractClassifier,
+    vjp: VjpPlan,
+    vjp_model: OnnxModel,
+}
+
+impl TractDifferentiable {
+    /// Opens the model at `path` and builds and compiles its VJP graph.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::new(OnnxModel::open(path)?)
+    }
+
+    /// Builds and compiles the VJP graph of an already validated model. Fails with
+    /// [`crate::grad::GradError`] when some op has no backward rule.
+    pub fn new(model: OnnxModel) -> Result<Self> {
+        let vjp_model = vjp_graph(&model)?;
+        let forward = TractClassifier::new(model)?;
+        let vjp = VjpPlan::new(&vjp_model, forward.plan().input(), forward.classes())?;
+        Ok(TractDifferentiable {
+            forward,
+            vjp,
+            vjp_model,
+        })
+    }
+
+    /// The forward classifier.
+    pub fn classifier(&self) -> &TractClassifier {
+        &self.forward
+    }
+
+    /// The generated VJP graph.
+    pub fn vjp_model(&self) -> &OnnxModel {
+        &self.vjp_model
+    }
+}
+
+impl Classifier for TractDifferentiable {
+    fn input_chw(&self) -> [usize; 3] {
+        self.forward.input_chw()
+    }
+
+    fn classes(&self) -> usize {
+        self.forward.classes()
+    }
+
+    fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>> {
+        self.forward.logits(images)
+    }
+}
+
+impl Differentiable for TractDifferentiable {
+    fn vjp(
+        &self,
+        images: ArrayView4<f32>,
+        seed: ArrayView2<f32>,
+    ) -> Result<(Array2<f32>, Array4<f32>)> {
+        let n = images.shape()[0];
+        if seed.shape() != [n, self.classes()] {
+            return Err(crate::error::Error::Usage {
+                message: format!(
+                    "seed shape {:?} does not match [{n}, {}]",
+                    seed.shape(),
+                    self.classes()
+                ),
+                hint: None,
+            });
+        }
+        let parts = par_chunks(images, |start, chunk| {
+            let rows = seed.slice(ndarray::s![start..start + chunk.shape()[0], ..]);
+            Ok(self.vjp.run(chunk, rows)?)
+        })?;
+        let (logits, grads): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        Ok((join(&logits)?, join(&grads)?))
+    }
+}
