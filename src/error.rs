@@ -9,6 +9,7 @@
 //! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, no gradient |
 //! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable |
 //! | 6 | bad architecture spec or configuration |
+//! | 7 | a check failed: `gradcheck` found analytic gradients that disagree with finite differences |
 
 use std::path::PathBuf;
 
@@ -29,6 +30,8 @@ pub const EXIT_MODEL: u8 = 4;
 pub const EXIT_DEPENDENCY: u8 = 5;
 /// Exit code for a bad architecture spec or configuration.
 pub const EXIT_CONFIG: u8 = 6;
+/// Exit code for a check that ran and failed (`gradcheck`).
+pub const EXIT_CHECK: u8 = 7;
 
 /// Any failure of a robustaudit command.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,14 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// A check ran to the end and found a failure.
+    #[error("{message}")]
+    Check {
+        /// What failed and where, lowercase.
+        message: String,
+        /// Where to look next.
+        hint: Option<String>,
+    },
 }
 
 impl Error {
@@ -88,6 +99,7 @@ impl Error {
             Error::Grad(_) => EXIT_MODEL,
             Error::Dependency { .. } => EXIT_DEPENDENCY,
             Error::Usage { .. } => EXIT_USAGE,
+            Error::Check { .. } => EXIT_CHECK,
         }
     }
 
@@ -102,7 +114,9 @@ impl Error {
                 Some("please report this with the command that caused it".into())
             }
             Error::Grad(e) => e.hint(),
-            Error::Dependency { hint, .. } | Error::Usage { hint, .. } => hint.clone(),
+            Error::Dependency { hint, .. }
+            | Error::Usage { hint, .. }
+            | Error::Check { hint, .. } => hint.clone(),
         }
     }
 

@@ -10,5 +10,6 @@ pub mod data;
 pub mod deps;
 pub mod error;
 pub mod grad;
+pub mod gradcheck;
 pub mod model;
 pub mod onnx;

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod gradcheck;
 mod inspect;
 
 use robustaudit::error::Result;
@@ -10,5 +11,6 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Gradcheck(args) => gradcheck::run(&args),
     }
 }

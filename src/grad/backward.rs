@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::opset::normalise;
 use super::rules::rule_for;
 use super::GradError;
-use crate::onnx::{Attr, ConstTensor, Dim, GraphBuilder, GraphView, Node, OnnxModel};
+use crate::onnx::{Attr, ConstTensor, Dim, GraphBuilder, GraphView, Node, OnnxModel, OPSET};
 
 /// Name of the VJP graph's seed input, `[batch, classes]`: d loss / d logits.
 pub const SEED: &str = "vjp.seed";
@@ -38,6 +38,9 @@ pub fn vjp_graph(model: &OnnxModel) -> Result<OnnxModel, GradError> {
         })?;
     let image_dims = model_layout_dims(&view);
     let mut b = GraphBuilder::from_model(model);
+    // Backward rules need opset 17 (ScatterElements with reduction, ReduceSum axes as an
+    // input); newer models keep their own opset, older ones are normalised up to 17.
+    b.set_opset(view.opset.max(OPSET));
     b.input(&input.name, &image_dims);
     b.input(SEED, &[None, Some(classes)]);
     for node in &nodes {
@@ -77,12 +80,21 @@ fn model_layout_dims(view: &GraphView) -> Vec<Option<usize>> {
     }
 }
 
-/// The logits graph's nodes in the project's opset, every op checked for a rule.
+/// The logits graph's nodes in the gradient graph's opset. Every node on a path from the
+/// image input to the logits must have a rule; nodes that only compute shapes need none.
 pub(super) fn forward_nodes(view: &GraphView, path: &Path) -> Result<Vec<Node>, GradError> {
+    let needs = depends_on(
+        &view.nodes,
+        std::slice::from_ref(&view.signature.input.name),
+    );
     let mut missing: Vec<String> = view
         .nodes
         .iter()
-        .filter(|n| rule_for(&n.op).is_none())
+        .filter(|n| {
+            let on_path =
+                !SHAPE_OPS.contains(&n.op.as_str()) && n.inputs.iter().any(|i| needs.contains(i));
+            on_path && rule_for(&n.op).is_none()
+        })
         .map(|n| n.op.clone())
         .collect();
     missing.sort();
@@ -93,18 +105,17 @@ pub(super) fn forward_nodes(view: &GraphView, path: &Path) -> Result<Vec<Node>, 
             ops: missing,
         });
     }
-    view.nodes
-        .iter()
-        .enumerate()
-        .map(|(index, node)| {
-            normalise(node, view).map_err(|reason| GradError::Node {
-                path: path.to_path_buf(),
-                index,
-                op: node.op.clone(),
-                reason,
-            })
-        })
-        .collect()
+    let mut nodes = Vec::with_capacity(view.nodes.len());
+    for (index, node) in view.nodes.iter().enumerate() {
+        let normalised = normalise(node, view).map_err(|reason| GradError::Node {
+            path: path.to_path_buf(),
+            index,
+            op: node.op.clone(),
+            reason,
+        })?;
+        nodes.extend(normalised);
+    }
+    Ok(nodes)
 }
 
 /// Appends the backward nodes of `nodes` to `b`, given the gradients `seeds`
@@ -173,11 +184,14 @@ pub(super) fn append_backward(
         .collect())
 }
 
-/// Tensors whose value depends on one of `wrt` (including `wrt` themselves).
+/// Ops whose outputs describe a tensor's shape, not its values: no gradient flows through.
+const SHAPE_OPS: &[&str] = &["Shape", "Size"];
+
+/// Tensors whose values depend on one of `wrt` (including `wrt` themselves).
 fn depends_on(nodes: &[Node], wrt: &[String]) -> HashSet<String> {
     let mut needs: HashSet<String> = wrt.iter().cloned().collect();
     for node in nodes {
-        if node.inputs.iter().any(|i| needs.contains(i)) {
+        if !SHAPE_OPS.contains(&node.op.as_str()) && node.inputs.iter().any(|i| needs.contains(i)) {
             needs.extend(node.outputs.iter().cloned());
         }
     }

@@ -16,3 +16,6 @@ mod rules;
 pub use backward::{vjp_graph, GRAD_INPUT, SEED};
 pub use error::GradError;
 pub use rules::supported_ops;
+
+#[cfg(test)]
+mod tests;

@@ -1,12 +1,28 @@
-//! Brings forward nodes to the form the gradient graph uses (opset [`crate::onnx::OPSET`]):
-//! inference-only ops become identities, old softmax semantics are made explicit, and max
-//! pools also output the indices their backward rule scatters through.
+//! Brings forward nodes to the form the gradient graph uses (opset [`crate::onnx::OPSET`] or
+//! the model's own, if newer): inference-only ops become identities, attributes that became
+//! inputs in opset 13 are turned into constant inputs, old softmax semantics are made
+//! explicit, and max pools also output the indices their backward rule scatters through.
 
-use crate::onnx::{Attr, GraphView, Node};
+use crate::onnx::{Attr, ConstTensor, GraphView, Node};
 
-/// `node` rewritten for the gradient graph, or why it cannot be.
-pub(super) fn normalise(node: &Node, view: &GraphView) -> Result<Node, String> {
+/// Ops whose `axes` attribute became an input in opset 13.
+const AXES_BECAME_INPUT: &[&str] = &["Squeeze", "Unsqueeze", "ReduceSum"];
+
+/// `node` rewritten for the gradient graph (preceded by any constant it now needs), or why
+/// it cannot be.
+pub(super) fn normalise(node: &Node, view: &GraphView) -> Result<Vec<Node>, String> {
     let mut node = node.clone();
+    let mut before = Vec::new();
+    if view.opset < 13 && AXES_BECAME_INPUT.contains(&node.op.as_str()) {
+        if let Some(axes) = node.ints("axes").map(<[i64]>::to_vec) {
+            let name = format!("{}.axes", node.outputs[0]);
+            let value = Attr::Tensor(ConstTensor::i64(&[axes.len()], axes));
+            before.push(Node::new("Constant", &[], &[&name], vec![("value", value)]));
+            node.attrs.retain(|(k, _)| k != "axes");
+            node.inputs.truncate(1);
+            node.inputs.push(name);
+        }
+    }
     match node.op.as_str() {
         "Dropout" => {
             if let Some(mask) = node.outputs.get(1).filter(|m| !m.is_empty()) {
@@ -39,5 +55,6 @@ pub(super) fn normalise(node: &Node, view: &GraphView) -> Result<Node, String> {
         }
         _ => {}
     }
-    Ok(node)
+    before.push(node);
+    Ok(before)
 }

@@ -2,10 +2,14 @@
 //! [`Differentiable`] one also gives vector-Jacobian products with respect to the images.
 
 mod batching;
+mod finite_difference;
 mod tract_classifier;
 mod tract_differentiable;
 
 pub use batching::CHUNK;
+pub use finite_difference::{
+    central_probe, FiniteDifference, Probe, DEFAULT_BATCH as FD_BATCH, DEFAULT_STEP as FD_STEP,
+};
 pub use tract_classifier::TractClassifier;
 pub use tract_differentiable::TractDifferentiable;
 

@@ -21,6 +21,7 @@ const IR_VERSION: i64 = 8;
 pub struct GraphBuilder {
     graph: GraphProto,
     metadata: Vec<StringStringEntryProto>,
+    opset: i64,
 }
 
 impl GraphBuilder {
@@ -32,7 +33,13 @@ impl GraphBuilder {
                 ..Default::default()
             },
             metadata: Vec::new(),
+            opset: OPSET,
         }
+    }
+
+    /// Declares the default-domain opset the nodes follow ([`OPSET`] unless set).
+    pub fn set_opset(&mut self, opset: i64) {
+        self.opset = opset;
     }
 
     /// A graph that starts with `model`'s name, initializers and metadata, but no inputs,
@@ -46,6 +53,7 @@ impl GraphBuilder {
                 ..Default::default()
             },
             metadata: model.proto().metadata_props.clone(),
+            opset: OPSET,
         }
     }
 
@@ -100,7 +108,7 @@ impl GraphBuilder {
             ir_version: IR_VERSION,
             opset_import: vec![OperatorSetIdProto {
                 domain: String::new(),
-                version: OPSET,
+                version: self.opset,
             }],
             producer_name: "robustaudit".into(),
             producer_version: env!("CARGO_PKG_VERSION").into(),

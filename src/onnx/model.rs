@@ -134,6 +134,11 @@ impl OnnxModel {
         .to_string()
     }
 
+    /// Nodes in the top-level graph.
+    pub fn node_count(&self) -> usize {
+        self.graph().node.len()
+    }
+
     /// The serialised protobuf bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.proto.encode_to_vec()

@@ -23,7 +23,7 @@ fn inspect_summarises_the_mnist_paper_network() {
     let expected = [
         format!("model       {}", path.display()),
         format!("producer    robustaudit {}", env!("CARGO_PKG_VERSION")),
-        "opset       13".into(),
+        "opset       17".into(),
         "input       input: float[batch, 1, 28, 28]".into(),
         "output      logits: float[batch, 10]".into(),
         "image       1x28x28 (channels x height x width), layout nchw".into(),
@@ -37,8 +37,39 @@ fn inspect_summarises_the_mnist_paper_network() {
         "            input_range = -0.5,0.5".into(),
         "            layout = nchw".into(),
         "            classes = 10".into(),
+        "gradients   exact: vjp graph of 54 nodes".into(),
     ];
     assert_eq!(lines, expected, "{}", run.stdout);
+}
+
+#[test]
+fn inspect_names_the_ops_that_force_finite_differences() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sin.onnx");
+    let mut b = robustaudit::onnx::GraphBuilder::new("sin");
+    b.input("x", &[None, Some(1), Some(2), Some(2)]);
+    b.node("Sin", &["x"], &["s"], &[]);
+    b.node(
+        "Flatten",
+        &["s"],
+        &["logits"],
+        &[("axis", robustaudit::onnx::Attr::Int(1))],
+    );
+    b.output("logits", &[None, Some(4)]);
+    b.finish(path.clone())
+        .expect("valid")
+        .write(&path)
+        .expect("write");
+    let run = inspect(&path);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let last = run.stdout.lines().last().unwrap_or_default().to_string();
+    assert_eq!(
+        last,
+        format!(
+            "gradients   finite differences: no gradient rule for op Sin in {}",
+            path.display()
+        )
+    );
 }
 
 #[test]

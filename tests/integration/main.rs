@@ -2,6 +2,7 @@
 //! `scripts/setup` installs.
 
 mod datasets;
+mod gradcheck;
 mod inspect;
 mod tract;
 

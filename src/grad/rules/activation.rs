@@ -1,14 +1,10 @@
 //! Element-wise activations: Relu, LeakyRelu, Sigmoid, Tanh.
 
-use super::{only, Ctx};
+use super::{only, Ctx, Grads};
 use crate::onnx::Node;
 
 /// `dx = g` where `x > 0`, else 0 (the subgradient 0 at the kink).
-pub(super) fn relu(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn relu(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?;
     let x = &node.inputs[0];
     let zero = ctx.scalar(0.0);
@@ -21,11 +17,7 @@ pub(super) fn relu(
 }
 
 /// `dx = g` where `x > 0`, else `alpha * g`.
-pub(super) fn leaky_relu(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn leaky_relu(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?;
     let x = &node.inputs[0];
     let zero = ctx.scalar(0.0);
@@ -40,11 +32,7 @@ pub(super) fn leaky_relu(
 }
 
 /// `dx = g * y * (1 - y)` with `y = sigmoid(x)`.
-pub(super) fn sigmoid(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn sigmoid(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?;
     let y = &node.outputs[0];
     let one = ctx.scalar(1.0);
@@ -54,11 +42,7 @@ pub(super) fn sigmoid(
 }
 
 /// `dx = g * (1 - y^2)` with `y = tanh(x)`.
-pub(super) fn tanh(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn tanh(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?;
     let y = &node.outputs[0];
     let one = ctx.scalar(1.0);

@@ -1,10 +1,8 @@
 //! Broadcasting arithmetic: Add, Sub, Mul, Div (normalisation constants, biases, scales).
 
 use super::broadcast::unbroadcast;
-use super::{only, Ctx};
+use super::{only, Ctx, Grads};
 use crate::onnx::Node;
-
-type Grads = Result<Vec<Option<String>>, String>;
 
 /// The gradient `local` of one operand, summed to its shape, if that operand needs one.
 fn operand(

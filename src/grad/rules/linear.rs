@@ -1,10 +1,8 @@
 //! Matrix products: Gemm (transA, transB, alpha, beta) and MatMul (batched, broadcasting).
 
 use super::broadcast::{unbroadcast, unbroadcast_shaped};
-use super::{only, Ctx};
+use super::{only, Ctx, Grads};
 use crate::onnx::{Attr, Node};
-
-type Grads = Result<Vec<Option<String>>, String>;
 
 /// `Y = alpha * A' B' + beta * C` with `A' = A^T` if transA and `B' = B^T` if transB:
 /// `dA' = alpha g B'^T`, `dB' = alpha A'^T g`, `dC = beta g` summed to C's shape.

@@ -6,9 +6,11 @@
 
 mod activation;
 mod broadcast;
+mod conv;
 mod elementwise;
 mod linear;
 mod normalization;
+mod pool;
 mod shape;
 mod softmax;
 
@@ -17,8 +19,11 @@ use crate::onnx::Node;
 
 /// A backward rule: output gradients in, input gradients out, or why the node's form is
 /// not covered.
-pub(super) type Rule =
-    fn(&mut Ctx, &Node, &[Option<String>]) -> Result<Vec<Option<String>>, String>;
+pub(super) type Rule = fn(&mut Ctx, &Node, &[Option<String>]) -> Grads;
+
+/// The gradient of each input of a node (`None` where none is needed), or why the node's
+/// form is not covered.
+pub(super) type Grads = Result<Vec<Option<String>>, String>;
 
 const RULES: &[(&str, Rule)] = &[
     ("Relu", activation::relu),
@@ -41,6 +46,10 @@ const RULES: &[(&str, Rule)] = &[
     ("BatchNormalization", normalization::batch_norm),
     ("Softmax", softmax::softmax),
     ("LogSoftmax", softmax::log_softmax),
+    ("Conv", conv::conv),
+    ("MaxPool", pool::max_pool),
+    ("AveragePool", pool::average_pool),
+    ("GlobalAveragePool", pool::global_average_pool),
 ];
 
 /// The rule for operator `op`, if there is one.

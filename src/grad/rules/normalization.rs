@@ -1,16 +1,12 @@
 //! BatchNormalization in inference mode: `y = scale * (x - mean) / sqrt(var + eps) + bias`
 //! per channel (axis 1).
 
-use super::{only, Ctx};
+use super::{only, Ctx, Grads};
 use crate::onnx::Node;
 
 /// `dx = g * scale / sqrt(var + eps)`, broadcast over axis 1. Gradients of the scale and
 /// bias: `sum(g * x_hat)` and `sum(g)` over every axis but 1.
-pub(super) fn batch_norm(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn batch_norm(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?.to_string();
     let x = node.inputs[0].clone();
     let (scale, bias, mean, var) = (

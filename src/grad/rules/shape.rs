@@ -1,33 +1,21 @@
 //! Ops that move values without computing: Identity (and inference Dropout), Constant,
 //! Flatten, Reshape, Transpose, Concat.
 
-use super::{only, Ctx};
+use super::{only, Ctx, Grads};
 use crate::onnx::{Attr, Dim, Node};
 
 /// `dx = g`.
-pub(super) fn identity(
-    _ctx: &mut Ctx,
-    _node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn identity(_ctx: &mut Ctx, _node: &Node, out: &[Option<String>]) -> Grads {
     Ok(vec![Some(only(out)?.to_string())])
 }
 
 /// A constant has no inputs, hence no input gradients.
-pub(super) fn constant(
-    _ctx: &mut Ctx,
-    _node: &Node,
-    _out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn constant(_ctx: &mut Ctx, _node: &Node, _out: &[Option<String>]) -> Grads {
     Ok(vec![])
 }
 
 /// `dx = Reshape(g, Shape(x))`; the target shape gets no gradient.
-pub(super) fn reshape(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn reshape(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?;
     let x = &node.inputs[0];
     let shape = ctx.emit("Shape", &[x], vec![]);
@@ -35,11 +23,7 @@ pub(super) fn reshape(
 }
 
 /// `dx = Transpose(g, inverse(perm))`.
-pub(super) fn transpose(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn transpose(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?;
     let rank = ctx.rank(&node.inputs[0])?;
     let perm: Vec<i64> = match node.ints("perm") {
@@ -62,11 +46,7 @@ pub(super) fn transpose(
 }
 
 /// Each input's gradient is its slice of `g` along the concatenation axis.
-pub(super) fn concat(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn concat(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?.to_string();
     let rank = ctx.rank(&node.outputs[0])? as i64;
     let axis = node.int("axis", 0);

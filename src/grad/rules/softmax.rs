@@ -1,7 +1,7 @@
 //! Softmax and LogSoftmax along one axis (opset 13 semantics; older forms are normalised
 //! before the reverse pass).
 
-use super::{only, Ctx};
+use super::{only, Ctx, Grads};
 use crate::onnx::{Attr, Node};
 
 fn axis(ctx: &Ctx, node: &Node) -> Result<i64, String> {
@@ -11,11 +11,7 @@ fn axis(ctx: &Ctx, node: &Node) -> Result<i64, String> {
 }
 
 /// `dx = y * (g - sum(g * y, axis))`.
-pub(super) fn softmax(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn softmax(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?.to_string();
     let y = node.outputs[0].clone();
     let axes = ctx.ints(&[axis(ctx, node)?]);
@@ -26,11 +22,7 @@ pub(super) fn softmax(
 }
 
 /// `dx = g - exp(y) * sum(g, axis)`.
-pub(super) fn log_softmax(
-    ctx: &mut Ctx,
-    node: &Node,
-    out: &[Option<String>],
-) -> Result<Vec<Option<String>>, String> {
+pub(super) fn log_softmax(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?.to_string();
     let y = node.outputs[0].clone();
     let axes = ctx.ints(&[axis(ctx, node)?]);

@@ -4,6 +4,7 @@
 mod init;
 mod parity;
 mod runtime;
+mod vjp_parity;
 
 use std::path::{Path, PathBuf};
 

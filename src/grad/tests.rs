@@ -1,0 +1,123 @@
+//! Whole-graph tests of the autodiff: exporter idioms across opsets, shared tensors, and the
+//! errors for graphs it cannot differentiate.
+
+use ndarray::{Array2, Array4};
+
+use super::{vjp_graph, GradError};
+use crate::onnx::{Attr, ConstTensor, GraphBuilder, OnnxModel, TractPlan, VjpPlan};
+
+const CLASSES: usize = 3;
+const PIXELS: usize = 16;
+
+fn weights() -> Vec<f32> {
+    (0..CLASSES * PIXELS)
+        .map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0)
+        .collect()
+}
+
+/// What a PyTorch export of `linear(x.view(x.size(0), -1) - 0.1)` looks like at `opset`:
+/// a Constant node, the weight also listed as a graph input, and the flatten written as
+/// Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])).
+fn exported_linear(opset: i64) -> OnnxModel {
+    let mut b = GraphBuilder::new("exported");
+    b.set_opset(opset);
+    b.input("x", &[None, Some(1), Some(4), Some(4)]);
+    b.input("fc.weight", &[Some(CLASSES), Some(PIXELS)]);
+    b.initializer("fc.weight", &[CLASSES, PIXELS], &weights());
+    b.initializer("fc.bias", &[CLASSES], &[0.5, -0.5, 0.25]);
+    let scalar = |v: f32| Attr::Tensor(ConstTensor::f32(&[], vec![v]));
+    let ints = |v: Vec<i64>| Attr::Tensor(ConstTensor::i64(&[v.len()], v));
+    b.node("Constant", &[], &["mean"], &[("value", scalar(0.1))]);
+    b.node("Sub", &["x", "mean"], &["centred"], &[]);
+    b.node("Shape", &["centred"], &["shape"], &[]);
+    b.node(
+        "Constant",
+        &[],
+        &["zero"],
+        &[("value", Attr::Tensor(ConstTensor::i64(&[], vec![0])))],
+    );
+    b.node(
+        "Gather",
+        &["shape", "zero"],
+        &["batch"],
+        &[("axis", Attr::Int(0))],
+    );
+    if opset < 13 {
+        b.node(
+            "Unsqueeze",
+            &["batch"],
+            &["batch1"],
+            &[("axes", Attr::Ints(vec![0]))],
+        );
+    } else {
+        b.node("Constant", &[], &["axes"], &[("value", ints(vec![0]))]);
+        b.node("Unsqueeze", &["batch", "axes"], &["batch1"], &[]);
+    }
+    b.node("Constant", &[], &["rest"], &[("value", ints(vec![-1]))]);
+    b.node(
+        "Concat",
+        &["batch1", "rest"],
+        &["flat_shape"],
+        &[("axis", Attr::Int(0))],
+    );
+    b.node("Reshape", &["centred", "flat_shape"], &["flat"], &[]);
+    b.node(
+        "Gemm",
+        &["flat", "fc.weight", "fc.bias"],
+        &["logits"],
+        &[("transB", Attr::Int(1))],
+    );
+    b.output("logits", &[None, Some(CLASSES)]);
+    b.finish(format!("exported-opset{opset}.onnx").into())
+        .expect("valid model")
+}
+
+#[test]
+fn exporter_idioms_differentiate_at_opsets_11_to_19() {
+    let x = Array4::from_shape_fn((2, 1, 4, 4), |(n, _, h, w)| {
+        (n * 16 + h * 4 + w) as f32 / 40.0 - 0.4
+    });
+    let seed =
+        Array2::from_shape_vec((2, CLASSES), vec![1.0, -2.0, 0.5, 0.0, 1.0, 3.0]).expect("seed");
+    // d(seed · (W (x - 0.1) + b)) / dx = W^T seed, reshaped like x.
+    let w = Array2::from_shape_vec((CLASSES, PIXELS), weights()).expect("w");
+    let expected = seed.dot(&w);
+    for opset in [11, 12, 13, 15, 17, 18, 19] {
+        let model = exported_linear(opset);
+        let vjp = vjp_graph(&model).unwrap_or_else(|e| panic!("opset {opset}: {e}"));
+        assert!(
+            vjp.opset() >= opset.max(17),
+            "opset {opset}: gradient graph at {}",
+            vjp.opset()
+        );
+        let plan = TractPlan::new(&model).expect("forward plan");
+        let vjp_plan = VjpPlan::new(&vjp, plan.input(), CLASSES).expect("vjp plan");
+        let (logits, grad) = vjp_plan.run(x.view(), seed.view()).expect("run");
+        assert_eq!(
+            logits,
+            plan.logits(x.view()).expect("forward"),
+            "opset {opset}"
+        );
+        let grad = grad.to_shape((2, PIXELS)).expect("flat").to_owned();
+        for (a, e) in grad.iter().zip(expected.iter()) {
+            assert!((a - e).abs() < 1e-5, "opset {opset}: {a} vs {e}");
+        }
+    }
+}
+
+#[test]
+fn ops_without_rules_on_the_gradient_path_are_all_named() {
+    let mut b = GraphBuilder::new("erf");
+    b.input("x", &[None, Some(1), Some(2), Some(2)]);
+    b.node("Erf", &["x"], &["e"], &[]);
+    b.node("Sqrt", &["e"], &["s"], &[]);
+    b.node("Flatten", &["s"], &["logits"], &[("axis", Attr::Int(1))]);
+    b.output("logits", &[None, Some(4)]);
+    let model = b.finish("erf.onnx".into()).expect("valid model");
+    match vjp_graph(&model) {
+        Err(GradError::Unsupported { ops, .. }) => {
+            assert_eq!(ops, vec!["Erf".to_string(), "Sqrt".to_string()])
+        }
+        other => panic!("expected unsupported ops, got {other:?}"),
+    }
+}
