@@ -5,23 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use robustaudit::data::Split;
+use robustaudit::error::EXIT_CODES_HELP;
 use robustaudit::gradcheck::Coords;
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  internal error, or an output that could not be written
-  2  bad command line
-  3  bad or missing dataset
-  4  bad model file (malformed, truncated, unsupported op, no image input, unsafe reference,
-     no gradient rule)
-  5  missing dependency (run scripts/setup)
-  6  bad architecture spec or configuration
-  7  a check failed (gradcheck: analytic gradients disagree with finite differences)";
 
 /// Audit the adversarial robustness of ONNX image classifiers on the CPU.
 #[derive(Debug, Parser)]
-#[command(name = "robustaudit", version, after_help = EXIT_CODES)]
+#[command(name = "robustaudit", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -71,7 +60,7 @@ pub struct InspectArgs {
 
 /// Arguments of `robustaudit gradcheck`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES_HELP)]
 pub struct GradcheckArgs {
     /// The ONNX model file.
     pub model: PathBuf,

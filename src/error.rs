@@ -33,6 +33,19 @@ pub const EXIT_CONFIG: u8 = 6;
 /// Exit code for a check that ran and failed (`gradcheck`).
 pub const EXIT_CHECK: u8 = 7;
 
+/// The exit-code table both binaries print after `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  internal error, or an output that could not be written
+  2  bad command line
+  3  bad or missing dataset
+  4  bad model file (malformed, truncated, unsupported op, no image input, unsafe reference,
+     no gradient rule)
+  5  missing dependency (run scripts/setup; scripts/setup --cuda for the gpu)
+  6  bad architecture spec or configuration
+  7  a check failed (gradcheck: analytic gradients disagree with finite differences)";
+
 /// Any failure of a robustaudit command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -4,20 +4,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  internal error, or an output that could not be written
-  2  bad command line
-  3  bad or missing dataset
-  4  bad model file
-  5  missing dependency (run scripts/setup; scripts/setup --cuda for the gpu)
-  6  bad architecture spec or configuration";
+use robustaudit::error::EXIT_CODES_HELP;
 
 /// Train teachers, assistants and distilled students on ONNX Runtime and export them as ONNX.
 #[derive(Debug, Parser)]
-#[command(name = "robustaudit-train", version, after_help = EXIT_CODES)]
+#[command(name = "robustaudit-train", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
