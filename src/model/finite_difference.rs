@@ -259,17 +259,8 @@ impl<C: Classifier> Differentiable for FiniteDifference<C> {
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
     ) -> Result<(Array2<f32>, Array4<f32>)> {
+        super::check_seed(images, seed, self.classes())?;
         let n = images.shape()[0];
-        if seed.shape() != [n, self.classes()] {
-            return Err(Error::Usage {
-                message: format!(
-                    "seed shape {:?} does not match [{n}, {}]",
-                    seed.shape(),
-                    self.classes()
-                ),
-                hint: None,
-            });
-        }
         let logits = self.logits(images)?;
         let size: usize = images.shape()[1..].iter().product();
         let coords: Vec<usize> = (0..size).collect();

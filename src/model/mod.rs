@@ -3,6 +3,7 @@
 
 mod batching;
 mod finite_difference;
+mod gradient_source;
 mod tract_classifier;
 mod tract_differentiable;
 
@@ -10,6 +11,7 @@ pub use batching::CHUNK;
 pub use finite_difference::{
     central_probe, FiniteDifference, Probe, DEFAULT_BATCH as FD_BATCH, DEFAULT_STEP as FD_STEP,
 };
+pub use gradient_source::GradientSource;
 pub use tract_classifier::TractClassifier;
 pub use tract_differentiable::TractDifferentiable;
 
@@ -49,6 +51,21 @@ pub trait Differentiable: Classifier {
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
     ) -> Result<(Array2<f32>, Array4<f32>)>;
+}
+
+/// Checks that `seed` has one row of `classes` values per image.
+fn check_seed(images: ArrayView4<f32>, seed: ArrayView2<f32>, classes: usize) -> Result<()> {
+    let n = images.shape()[0];
+    if seed.shape() != [n, classes] {
+        return Err(crate::error::Error::Usage {
+            message: format!(
+                "seed shape {:?} does not match [{n}, {classes}]",
+                seed.shape()
+            ),
+            hint: None,
+        });
+    }
+    Ok(())
 }
 
 /// Index of the largest value (the first one on ties; NaN never wins).

@@ -69,17 +69,7 @@ impl Differentiable for TractDifferentiable {
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
     ) -> Result<(Array2<f32>, Array4<f32>)> {
-        let n = images.shape()[0];
-        if seed.shape() != [n, self.classes()] {
-            return Err(crate::error::Error::Usage {
-                message: format!(
-                    "seed shape {:?} does not match [{n}, {}]",
-                    seed.shape(),
-                    self.classes()
-                ),
-                hint: None,
-            });
-        }
+        super::check_seed(images, seed, self.classes())?;
         let parts = par_chunks(images, |start, chunk| {
             let rows = seed.slice(ndarray::s![start..start + chunk.shape()[0], ..]);
             Ok(self.vjp.run(chunk, rows)?)

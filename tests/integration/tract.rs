@@ -54,3 +54,45 @@ fn wrong_image_shape_is_an_input_shape_error() {
     );
     assert_eq!(err.exit_code(), 4);
 }
+
+#[test]
+fn a_model_without_backward_rules_falls_back_to_finite_differences_and_says_why() {
+    use robustaudit::model::GradientSource;
+    use robustaudit::onnx::{Attr, GraphBuilder};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sin = dir.path().join("sin.onnx");
+    let mut b = GraphBuilder::new("sin");
+    b.input("x", &[None, Some(1), Some(2), Some(2)]);
+    b.node("Sin", &["x"], &["s"], &[]);
+    b.node("Flatten", &["s"], &["logits"], &[("axis", Attr::Int(1))]);
+    b.output("logits", &[None, Some(4)]);
+    b.finish(sin.clone())
+        .expect("valid")
+        .write(&sin)
+        .expect("write");
+    let source = GradientSource::open(&sin).expect("forward model loads");
+    assert_eq!(
+        source.describe(),
+        format!(
+            "finite differences: no gradient rule for op Sin in {}",
+            sin.display()
+        )
+    );
+    // d/dx of sum_k seed_k sin(x_k) is seed_k cos(x_k): the fallback really differentiates.
+    let x = ndarray::Array4::from_shape_vec((1, 1, 2, 2), vec![0.1, -0.2, 0.3, 0.4]).expect("x");
+    let seed = ndarray::Array2::from_shape_vec((1, 4), vec![1.0, 2.0, -1.0, 0.5]).expect("seed");
+    let (_, grad) = source.model().vjp(x.view(), seed.view()).expect("vjp");
+    for ((g, xv), s) in grad.iter().zip(x.iter()).zip(seed.iter()) {
+        assert!((g - s * xv.cos()).abs() < 1e-3, "{g} vs {}", s * xv.cos());
+    }
+
+    let dense = dir.path().join("digits.onnx");
+    graph("digits-small", 1, dense.clone())
+        .write(&dense)
+        .expect("write");
+    assert_eq!(
+        GradientSource::open(&dense).expect("loads").describe(),
+        "exact"
+    );
+}

@@ -1,0 +1,56 @@
+//! Choosing how a model's gradients are computed: its exact VJP graph when every op on the
+//! gradient path has a backward rule, else finite differences, with the reason recorded so
+//! that reports can say which one was used.
+
+use std::path::Path;
+
+use super::{Differentiable, FiniteDifference, TractClassifier, TractDifferentiable};
+use crate::error::{Error, Result};
+use crate::onnx::OnnxModel;
+
+/// A model ready for gradient attacks, and how its gradients are obtained.
+pub enum GradientSource {
+    /// Exact gradients from the generated VJP graph.
+    Exact(Box<TractDifferentiable>),
+    /// Central finite differences of forward passes, because no VJP graph could be built.
+    FiniteDifference {
+        /// The wrapped forward model.
+        model: Box<FiniteDifference<TractClassifier>>,
+        /// Why the VJP graph could not be built (e.g. an op without a rule), one line.
+        reason: String,
+    },
+}
+
+impl GradientSource {
+    /// Opens the model at `path` with exact gradients if possible, else finite differences.
+    /// Only a model that cannot even run forward is an error.
+    pub fn open(path: &Path) -> Result<Self> {
+        let model = OnnxModel::open(path)?;
+        match TractDifferentiable::new(model.clone()) {
+            Ok(exact) => Ok(GradientSource::Exact(Box::new(exact))),
+            Err(Error::Grad(e)) => Ok(GradientSource::FiniteDifference {
+                model: Box::new(FiniteDifference::new(TractClassifier::new(model)?)),
+                reason: e.to_string(),
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The model behind whichever gradient method was chosen.
+    pub fn model(&self) -> &dyn Differentiable {
+        match self {
+            GradientSource::Exact(m) => m.as_ref(),
+            GradientSource::FiniteDifference { model, .. } => model.as_ref(),
+        }
+    }
+
+    /// `exact` or `finite differences: <reason>`, for reports and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            GradientSource::Exact(_) => "exact".into(),
+            GradientSource::FiniteDifference { reason, .. } => {
+                format!("finite differences: {reason}")
+            }
+        }
+    }
+}
