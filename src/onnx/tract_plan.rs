@@ -27,22 +27,18 @@ impl TractPlan {
     pub fn new(model: &OnnxModel) -> Result<Self, OnnxError> {
         let signature = model.signature()?;
         let path = model.path().to_path_buf();
-        let tract_err = |e: TractError| OnnxError::Tract {
-            path: path.clone(),
-            reason: one_line(&e),
-        };
         let (inference, _) = parse_logits_graph(model, &signature)?;
-        let symbolic = {
+        let symbolic = guard(&path, || {
             let batch = inference.symbols.sym("batch");
             optimise(inference.clone(), &signature.input, batch.to_dim())
-        };
+        });
         let (typed, fixed_batch) = match (symbolic, signature.input.fixed_batch) {
             (Ok(typed), _) => (typed, None),
             (Err(_), Some(n)) => (
-                optimise(inference, &signature.input, n.to_dim()).map_err(tract_err)?,
+                guard(&path, || optimise(inference, &signature.input, n.to_dim()))?,
                 Some(n),
             ),
-            (Err(e), None) => return Err(tract_err(e)),
+            (Err(e), None) => return Err(e),
         };
         let classes = output_classes(&typed).ok_or_else(|| OnnxError::NoLogits {
             path: path.clone(),
@@ -51,7 +47,7 @@ impl TractPlan {
                 signature.logits
             ),
         })?;
-        let plan = typed.into_runnable().map_err(tract_err)?;
+        let plan = guard(&path, || typed.into_runnable())?;
         Ok(TractPlan {
             path,
             plan,
@@ -228,11 +224,9 @@ pub(super) fn image_fact(input: &ImageInput, batch: TDim) -> InferenceFact {
 }
 
 fn optimise(model: InferenceModel, input: &ImageInput, batch: TDim) -> TractResult<TypedModel> {
-    let fact = image_fact(input, batch);
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        model.with_input_fact(0, fact)?.into_optimized()
-    }))
-    .unwrap_or_else(|_| Err(TractError::msg("tract panicked while optimising the graph")))
+    model
+        .with_input_fact(0, image_fact(input, batch))?
+        .into_optimized()
 }
 
 fn output_classes(model: &TypedModel) -> Option<usize> {
