@@ -12,10 +12,16 @@ mod backward;
 mod error;
 mod opset;
 mod rules;
+mod training;
 
 pub use backward::{vjp_graph, GRAD_INPUT, SEED};
 pub use error::GradError;
 pub use rules::supported_ops;
+pub use training::{
+    gradient_name, next_name, training_graph, with_state, DropoutMask, Loss, Optimizer, StateRole,
+    StateTensor, TrainingGraph, CORRECT, LABELS, LEARNING_RATE, LOSS, SOFT_LABELS, STEP,
+    TEMPERATURE,
+};
 
 #[cfg(test)]
 mod tests;

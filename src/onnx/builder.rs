@@ -77,6 +77,13 @@ impl GraphBuilder {
         self.graph.initializer.push(tensor_to_proto(name, tensor));
     }
 
+    /// Removes initializer `name` (a weight that becomes a graph input); whether it existed.
+    pub fn remove_initializer(&mut self, name: &str) -> bool {
+        let before = self.graph.initializer.len();
+        self.graph.initializer.retain(|t| t.name != name);
+        self.graph.initializer.len() != before
+    }
+
     /// Adds a `Constant` node producing the float scalar `value` as `name`.
     pub fn scalar_constant(&mut self, name: &str, value: f32) {
         let value = Attr::Tensor(ConstTensor::f32(&[], vec![value]));

@@ -9,6 +9,7 @@ use tract_onnx::pb::{
 };
 
 use super::external_data::inline_external_data;
+use super::ir::{tensor_from_proto, tensor_to_proto, ConstTensor};
 use super::signature::Signature;
 use super::OnnxError;
 
@@ -112,6 +113,50 @@ impl OnnxModel {
                 value: value.to_string(),
             }),
         }
+    }
+
+    /// The value of initializer `name`, if the model has one of a type the project reads
+    /// (float or integer).
+    pub fn initializer(&self, name: &str) -> Option<ConstTensor> {
+        self.graph()
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| tensor_from_proto(t).ok())
+    }
+
+    /// Replaces the value of initializer `name` with `value` of the same shape: how trained
+    /// weights go back into an inference graph.
+    pub fn set_initializer(&mut self, name: &str, value: &ConstTensor) -> Result<(), OnnxError> {
+        let path = self.path.clone();
+        let graph = self
+            .proto
+            .graph
+            .as_mut()
+            .ok_or_else(|| OnnxError::Malformed {
+                path: path.clone(),
+                reason: "the file holds no graph".into(),
+            })?;
+        let slot = graph
+            .initializer
+            .iter_mut()
+            .find(|t| t.name == name)
+            .ok_or_else(|| OnnxError::Malformed {
+                path: path.clone(),
+                reason: format!("there is no initializer '{name}'"),
+            })?;
+        let dims: Vec<i64> = value.dims.iter().map(|&d| d as i64).collect();
+        if slot.dims != dims {
+            return Err(OnnxError::Malformed {
+                path,
+                reason: format!(
+                    "initializer '{name}' has dims {:?}, the new value {:?}",
+                    slot.dims, dims
+                ),
+            });
+        }
+        *slot = tensor_to_proto(name, value);
+        Ok(())
     }
 
     /// The ONNX opset of the default domain.

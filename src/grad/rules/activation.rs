@@ -1,4 +1,5 @@
-//! Element-wise activations: Relu, LeakyRelu, Sigmoid, Tanh.
+//! Element-wise functions of one tensor: the activations Relu, LeakyRelu, Sigmoid, Tanh, and
+//! the Sqrt and Reciprocal of batch normalization's training-mode form.
 
 use super::{only, Ctx, Grads};
 use crate::onnx::Node;
@@ -49,4 +50,25 @@ pub(super) fn tanh(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads 
     let square = ctx.emit("Mul", &[y, y], vec![]);
     let slope = ctx.emit("Sub", &[&one, &square], vec![]);
     Ok(vec![Some(ctx.emit("Mul", &[g, &slope], vec![]))])
+}
+
+/// `dx = g / (2 y)` with `y = sqrt(x)`.
+pub(super) fn sqrt(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
+    let g = only(out)?;
+    let half = ctx.scalar(0.5);
+    let scaled = ctx.emit("Mul", &[g, &half], vec![]);
+    Ok(vec![Some(ctx.emit(
+        "Div",
+        &[&scaled, &node.outputs[0]],
+        vec![],
+    ))])
+}
+
+/// `dx = -g y^2` with `y = 1 / x`.
+pub(super) fn reciprocal(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
+    let g = only(out)?;
+    let y = &node.outputs[0];
+    let y2 = ctx.emit("Mul", &[y, y], vec![]);
+    let prod = ctx.emit("Mul", &[g, &y2], vec![]);
+    Ok(vec![Some(ctx.emit("Neg", &[&prod], vec![]))])
 }

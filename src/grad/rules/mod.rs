@@ -11,6 +11,7 @@ mod elementwise;
 mod linear;
 mod normalization;
 mod pool;
+mod reduce;
 mod shape;
 mod softmax;
 
@@ -30,6 +31,8 @@ const RULES: &[(&str, Rule)] = &[
     ("LeakyRelu", activation::leaky_relu),
     ("Sigmoid", activation::sigmoid),
     ("Tanh", activation::tanh),
+    ("Sqrt", activation::sqrt),
+    ("Reciprocal", activation::reciprocal),
     ("Identity", shape::identity),
     ("Dropout", shape::identity),
     ("Constant", shape::constant),
@@ -50,6 +53,7 @@ const RULES: &[(&str, Rule)] = &[
     ("MaxPool", pool::max_pool),
     ("AveragePool", pool::average_pool),
     ("GlobalAveragePool", pool::global_average_pool),
+    ("ReduceMean", reduce::reduce_mean),
 ];
 
 /// The rule for operator `op`, if there is one.

@@ -1139,3 +1139,55 @@ fn batch_norm_scale_and_bias_gradients() {
     );
     assert_close(&a, &n, 1e-3);
 }
+
+#[test]
+fn sqrt_and_reciprocal_of_positive_values() {
+    let m = model([2, 3, 3], 4, |b| {
+        b.node("Mul", &["x", "x"], &["sq"], &[]);
+        b.scalar_constant("half", 0.5);
+        b.node("Add", &["sq", "half"], &["pos"], &[]);
+        b.node("Sqrt", &["pos"], &["root"], &[]);
+        b.node("Reciprocal", &["root"], &["inv"], &[]);
+        dense_head(b, "inv", 18, 4, 7)
+    });
+    let (a, n) = gradients(&m, 3, 1e-3, 2);
+    assert_close(&a, &n, 2e-3);
+}
+
+/// Batch statistics couple the samples, and the finite differences here perturb every
+/// sample at once, so the batch-axis case runs on one sample.
+#[test]
+fn reduce_mean_over_batch_and_space_keeping_axes() {
+    let m = model([2, 3, 3], 4, |b| {
+        b.node(
+            "ReduceMean",
+            &["x"],
+            &["mean"],
+            &[
+                ("axes", Attr::Ints(vec![0, 2, 3])),
+                ("keepdims", Attr::Int(1)),
+            ],
+        );
+        b.node("Sub", &["x", "mean"], &["centred"], &[]);
+        b.node("Mul", &["centred", "centred"], &["sq"], &[]);
+        dense_head(b, "sq", 18, 4, 7)
+    });
+    let (a, n) = gradients(&m, 1, 1e-3, 3);
+    assert_close(&a, &n, 2e-3);
+}
+
+#[test]
+fn reduce_mean_over_negative_axes_dropping_them() {
+    let m = model([2, 3, 3], 4, |b| {
+        b.node(
+            "ReduceMean",
+            &["x"],
+            &["rows"],
+            &[("axes", Attr::Ints(vec![-1])), ("keepdims", Attr::Int(0))],
+        );
+        b.node("Mul", &["rows", "rows"], &["sq"], &[]);
+        dense_head(b, "sq", 6, 4, 7)
+    });
+    let (a, n) = gradients(&m, 3, 1e-3, 4);
+    assert_close(&a, &n, 2e-3);
+}

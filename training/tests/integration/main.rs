@@ -4,6 +4,8 @@
 mod init;
 mod parity;
 mod runtime;
+mod step_graph;
+mod step_runner;
 mod vjp_parity;
 
 use std::path::{Path, PathBuf};
