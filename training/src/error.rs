@@ -1,6 +1,6 @@
 //! The trainer's error: the library's errors plus ONNX Runtime failures, with exit codes.
 
-use robustaudit::error::{Error, EXIT_DEPENDENCY, EXIT_INTERNAL};
+use robustaudit::error::{Error, EXIT_CONFIG, EXIT_DEPENDENCY, EXIT_INTERNAL};
 
 /// Any failure of a `robustaudit-train` command.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +15,16 @@ pub enum TrainError {
         path: String,
         /// The loader's message.
         reason: String,
+    },
+    /// A chain configuration is malformed or inconsistent.
+    #[error("invalid chain configuration {}: {}{message}", path.display(), if location.is_empty() { String::new() } else { format!("{location}: ") })]
+    Config {
+        /// The configuration file.
+        path: std::path::PathBuf,
+        /// Where in it, e.g. `line 4, temperatures[1]`.
+        location: String,
+        /// What is wrong.
+        message: String,
     },
     /// ONNX Runtime rejected a session or a run.
     #[error("onnx runtime failed {during}: {message}")]
@@ -32,6 +42,7 @@ impl TrainError {
         match self {
             TrainError::Core(e) => e.exit_code(),
             TrainError::RuntimeLoad { .. } => EXIT_DEPENDENCY,
+            TrainError::Config { .. } => EXIT_CONFIG,
             TrainError::Runtime { .. } => EXIT_INTERNAL,
         }
     }
@@ -42,8 +53,14 @@ impl TrainError {
             TrainError::Core(e) => e.report(),
             other => {
                 eprintln!("error: {other}");
-                if let TrainError::RuntimeLoad { .. } = other {
-                    eprintln!("hint: run scripts/setup, or point ORT_DYLIB_PATH at libonnxruntime.so.1.31.1");
+                match other {
+                    TrainError::RuntimeLoad { .. } => eprintln!(
+                        "hint: run scripts/setup, or point ORT_DYLIB_PATH at libonnxruntime.so.1.31.1"
+                    ),
+                    TrainError::Config { .. } => {
+                        eprintln!("hint: the format is described in models/chains/README.md")
+                    }
+                    _ => {}
                 }
             }
         }

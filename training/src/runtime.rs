@@ -100,6 +100,9 @@ pub fn init(device: Device) -> Result<&'static Environment> {
         }
         return Ok(environment);
     }
+    if device == Device::Cuda {
+        preload_cuda_libraries();
+    }
     let builder = ort::init_from(&path).map_err(|e| TrainError::RuntimeLoad {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -110,6 +113,44 @@ pub fn init(device: Device) -> Result<&'static Environment> {
         .build()
         .during(|| "creating the environment".into())?;
     Ok(&LOADED.get_or_init(|| (path, environment)).1)
+}
+
+/// Loads the CUDA and cuDNN libraries that `scripts/setup --cuda` installed into
+/// `.deps/cuda/lib`, globally, so that ONNX Runtime's CUDA provider finds them without
+/// `LD_LIBRARY_PATH`. Libraries are retried until no more load (each needs others loaded
+/// first); any left over are reported by the provider itself, by name, if it needs them.
+/// Without that folder, the system's libraries (or `LD_LIBRARY_PATH`) are used.
+fn preload_cuda_libraries() {
+    let Some(dir) = robustaudit::deps::deps_dir().map(|d| d.join("cuda").join("lib")) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut pending: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.to_string_lossy().contains(".so"))
+        .collect();
+    pending.sort();
+    loop {
+        let before = pending.len();
+        pending.retain(|library| {
+            let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_GLOBAL;
+            // SAFETY: these are the NVIDIA runtime libraries setup installed; their
+            // initialisers only register the libraries. The handles are kept open for the
+            // life of the process, which ONNX Runtime's provider relies on.
+            match unsafe { libloading::os::unix::Library::open(Some(library), flags) } {
+                Ok(handle) => {
+                    let _ = handle.into_raw();
+                    false
+                }
+                Err(_) => true,
+            }
+        });
+        if pending.is_empty() || pending.len() == before {
+            break;
+        }
+    }
 }
 
 /// A session running the serialised model `bytes` on `device` with `threads` intra-op
@@ -131,7 +172,19 @@ pub fn session(bytes: &[u8], device: Device, threads: usize, name: &str) -> Resu
 fn with_cuda(builder: SessionBuilder, name: &str) -> Result<SessionBuilder> {
     builder
         .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-        .during(|| format!("enabling cuda for {name}"))
+        .map_err(|e| {
+            Error::Dependency {
+                message: format!(
+                    "cannot enable cuda for {name}: {}",
+                    e.message().lines().next().unwrap_or("unknown failure")
+                ),
+                hint: Some(
+                    "run scripts/setup --cuda (it installs the cuda 13 and cudnn 9 libraries); the gpu driver provides libcuda.so.1"
+                        .into(),
+                ),
+            }
+            .into()
+        })
 }
 
 #[cfg(not(feature = "cuda"))]

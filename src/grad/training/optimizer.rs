@@ -48,13 +48,18 @@ impl Optimizer {
     };
 
     /// Adam with the usual defaults (beta1 0.9, beta2 0.999, epsilon 1e-7).
-    pub const ADAM: Optimizer = Optimizer::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-7,
-        weight_decay: 0.0,
-        lr_decay: 0.0,
-    };
+    pub const ADAM: Optimizer = Optimizer::adam(0.0, 0.0);
+
+    /// Adam with the usual moments and epsilon, and the given decays.
+    pub const fn adam(weight_decay: f32, lr_decay: f32) -> Self {
+        Optimizer::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            weight_decay,
+            lr_decay,
+        }
+    }
 
     /// The optimiser's name in metadata and logs.
     pub fn describe(&self) -> String {

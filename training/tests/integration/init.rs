@@ -1,26 +1,10 @@
 //! `robustaudit-train init`.
 
 use std::path::Path;
-use std::process::Command;
 
 use robustaudit::onnx::OnnxModel;
 
-use super::arch_path;
-
-/// Exit code, stdout and stderr of `robustaudit-train` run with `args`.
-fn train(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_robustaudit-train"))
-        .args(args)
-        .output()
-        .expect("spawn robustaudit-train");
-    let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().expect("exited, not killed"),
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr,
-    )
-}
+use super::{arch_path, train};
 
 fn init(arch: &Path, seed: u64, out: &Path) -> (i32, String, String) {
     train(&[

@@ -1,0 +1,212 @@
+//! Running a chain configuration: the undistilled baseline, then, at each temperature, every
+//! distinct prefix of the configured chains, parents before children. A network shared by
+//! several chains (the teacher of all of them, say) is trained once.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use robustaudit::data::Dataset;
+use robustaudit::grad::Loss;
+
+use crate::chain_config::ChainConfig;
+use crate::error::Result;
+use crate::manifest::{self, ManifestRow};
+use crate::runtime::Device;
+use crate::trainer::{train, Job, Parent, TrainingSettings};
+
+/// One network of the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedNetwork {
+    /// The export's file stem, e.g. `teacher-assistant-T20`.
+    pub name: String,
+    /// Network names from the teacher down to this one.
+    pub lineage: Vec<String>,
+    /// The training temperature.
+    pub temperature: f32,
+    /// Whether it is the undistilled baseline.
+    pub baseline: bool,
+    /// The chains it belongs to.
+    pub chains: Vec<String>,
+}
+
+impl PlannedNetwork {
+    /// Its role: `undistilled`, or its network's name (`teacher`, `assistant`, ...).
+    pub fn role(&self) -> &str {
+        if self.baseline {
+            "undistilled"
+        } else {
+            self.lineage.last().map_or("", String::as_str)
+        }
+    }
+
+    /// The parent's file stem, for a child.
+    pub fn parent_name(&self) -> Option<String> {
+        (self.lineage.len() > 1)
+            .then(|| stem(&self.lineage[..self.lineage.len() - 1], self.temperature))
+    }
+}
+
+fn stem(lineage: &[String], temperature: f32) -> String {
+    format!("{}-T{temperature}", lineage.join("-"))
+}
+
+/// The networks to train, parents before children.
+pub fn plan(config: &ChainConfig) -> Vec<PlannedNetwork> {
+    let mut planned: Vec<PlannedNetwork> = Vec::new();
+    if let Some(network) = &config.baseline {
+        planned.push(PlannedNetwork {
+            name: format!("undistilled-{network}-T1"),
+            lineage: vec![network.clone()],
+            temperature: 1.0,
+            baseline: true,
+            chains: Vec::new(),
+        });
+    }
+    let longest = config
+        .chains
+        .iter()
+        .map(|c| c.hops.len())
+        .max()
+        .unwrap_or(0);
+    for &temperature in &config.temperatures {
+        for depth in 1..=longest {
+            for chain in config.chains.iter().filter(|c| c.hops.len() >= depth) {
+                let lineage = chain.hops[..depth].to_vec();
+                let name = stem(&lineage, temperature);
+                match planned.iter_mut().find(|p| p.name == name) {
+                    Some(existing) => existing.chains.push(chain.name.clone()),
+                    None => planned.push(PlannedNetwork {
+                        name,
+                        lineage,
+                        temperature,
+                        baseline: false,
+                        chains: vec![chain.name.clone()],
+                    }),
+                }
+            }
+        }
+    }
+    planned
+}
+
+/// Trains every planned network of `config` into `out_dir` and keeps `manifest.csv` up to
+/// date after each one.
+pub fn run(
+    config: &ChainConfig,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    device: Device,
+    threads: usize,
+    out_dir: &Path,
+) -> Result<Vec<ManifestRow>> {
+    let settings = TrainingSettings {
+        epochs: config.training.epochs,
+        batch: config.training.batch,
+        learning_rate: config.training.learning_rate,
+        optimizer: config.training.optimizer,
+        seed: config.seed,
+        device,
+        threads,
+    };
+    let planned = plan(config);
+    eprintln!(
+        "{}: {} networks to train on {} ({} training, {} test images)",
+        config.name,
+        planned.len(),
+        config.dataset,
+        train_set.len(),
+        test_set.len()
+    );
+    let mut rows: Vec<ManifestRow> = Vec::new();
+    for network in &planned {
+        let parent = match network.parent_name() {
+            Some(parent) => {
+                let file = format!("{parent}.onnx");
+                let row = rows.iter().find(|r| r.file == file).ok_or_else(|| {
+                    robustaudit::error::Error::Internal {
+                        message: format!("{} was planned before its parent {file}", network.name),
+                    }
+                })?;
+                Some(Parent {
+                    path: out_dir.join(&row.file),
+                    sha256: row.sha256.clone(),
+                })
+            }
+            None => None,
+        };
+        let hop = network.lineage.len() - 1;
+        let net_name = network.lineage.last().cloned().unwrap_or_default();
+        let spec = config.networks.get(&net_name).cloned().ok_or_else(|| {
+            robustaudit::error::Error::Internal {
+                message: format!("network '{net_name}' vanished from the configuration"),
+            }
+        })?;
+        let loss = match (&parent, config.lambda) {
+            (None, _) => Loss::HardLabels,
+            (Some(_), lambda) if lambda > 0.0 => Loss::Distillation { lambda },
+            (Some(_), _) => Loss::SoftLabels,
+        };
+        let init_seed = if config.shared_init {
+            config.seed
+        } else {
+            derived(config.seed, &network.lineage.join(">"))
+        };
+        let job = Job {
+            name: network.name.clone(),
+            role: network.role().to_string(),
+            hop,
+            lineage: network.lineage.clone(),
+            spec: spec.clone(),
+            init_seed,
+            temperature: network.temperature,
+            loss,
+            parent: parent.clone(),
+            dataset: config.dataset.clone(),
+            train: train_set,
+            test: test_set,
+            settings: &settings,
+            out_dir: out_dir.to_path_buf(),
+            config: config.text.clone(),
+        };
+        let trained = train(&job)?;
+        let row = ManifestRow {
+            file: relative(&trained.path, out_dir),
+            role: job.role.clone(),
+            hop,
+            lineage: network.lineage.join(">"),
+            chains: network.chains.join(";"),
+            temperature: network.temperature,
+            parent: parent
+                .as_ref()
+                .map(|p| relative(&p.path, out_dir))
+                .unwrap_or_default(),
+            parent_sha256: parent.map(|p| p.sha256).unwrap_or_default(),
+            sha256: trained.sha256,
+            arch: spec.name.clone(),
+            dataset: config.dataset.clone(),
+            test_accuracy: trained.test_accuracy,
+            epochs: trained.epochs,
+            seconds: trained.seconds,
+        };
+        manifest::upsert(out_dir, row.clone())?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// A seed derived from `seed` and `what`.
+fn derived(seed: u64, what: &str) -> u64 {
+    let digest = Sha256::digest(format!("{seed}/{what}"));
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(bytes)
+}
+
+fn relative(path: &Path, folder: &Path) -> String {
+    path.strip_prefix(folder)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}

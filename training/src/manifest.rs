@@ -1,0 +1,95 @@
+//! `manifest.csv`: one row per exported network of a run folder.
+//!
+//! Columns: `file` (relative to the folder), `role`, `hop` (0 for a teacher), `lineage`
+//! (roles from the teacher down, `>`-separated), `chains` (the configured chains the network
+//! belongs to, `;`-separated), `temperature`, `parent` (the parent's file, empty for a
+//! teacher), `parent_sha256`, `sha256`, `arch`, `dataset`, `test_accuracy` (fraction),
+//! `epochs`, `seconds` (training wall time).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use robustaudit::error::Error;
+
+use crate::error::Result;
+
+/// The manifest's file name inside a run folder.
+pub const FILE: &str = "manifest.csv";
+
+/// One exported network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestRow {
+    /// The ONNX file, relative to the run folder.
+    pub file: String,
+    /// The network's role.
+    pub role: String,
+    /// Its position in its chain.
+    pub hop: usize,
+    /// Roles from the teacher down to it.
+    pub lineage: String,
+    /// The chains it belongs to.
+    pub chains: String,
+    /// Its training temperature.
+    pub temperature: f32,
+    /// The parent's file, if distilled.
+    pub parent: String,
+    /// The parent's SHA-256.
+    pub parent_sha256: String,
+    /// The export's SHA-256.
+    pub sha256: String,
+    /// The architecture's name.
+    pub arch: String,
+    /// The dataset trained on.
+    pub dataset: String,
+    /// Test accuracy after the last epoch.
+    pub test_accuracy: f32,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Training wall time.
+    pub seconds: f64,
+}
+
+/// Reads the manifest of `folder` (empty when there is none yet).
+pub fn read(folder: &Path) -> Result<Vec<ManifestRow>> {
+    let path = folder.join(FILE);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut reader = csv::Reader::from_path(&path).map_err(|e| Error::Usage {
+        message: format!("cannot read {}: {e}", path.display()),
+        hint: None,
+    })?;
+    reader
+        .deserialize()
+        .collect::<std::result::Result<Vec<ManifestRow>, _>>()
+        .map_err(|e| {
+            Error::Usage {
+                message: format!("{} is malformed: {e}", path.display()),
+                hint: Some(format!("delete {} to rebuild it", path.display())),
+            }
+            .into()
+        })
+}
+
+/// Adds `row` to the manifest of `folder`, replacing a row for the same file, and writes it
+/// atomically (rows sorted by file).
+pub fn upsert(folder: &Path, row: ManifestRow) -> Result<()> {
+    let mut rows = read(folder)?;
+    rows.retain(|r| r.file != row.file);
+    rows.push(row);
+    rows.sort_by(|a, b| a.file.cmp(&b.file));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for r in &rows {
+        writer.serialize(r).map_err(|e| Error::Internal {
+            message: format!("cannot encode the manifest: {e}"),
+        })?;
+    }
+    let bytes = writer.into_inner().map_err(|e| Error::Internal {
+        message: format!("cannot encode the manifest: {e}"),
+    })?;
+    let path = folder.join(FILE);
+    robustaudit::atomic_file::write(&path, &bytes)
+        .map_err(|source| Error::Write { path, source })?;
+    Ok(())
+}
