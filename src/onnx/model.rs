@@ -115,6 +115,15 @@ impl OnnxModel {
         }
     }
 
+    /// The names of the graph's initializers, in file order.
+    pub fn initializer_names(&self) -> Vec<String> {
+        self.graph()
+            .initializer
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
     /// The value of initializer `name`, if the model has one of a type the project reads
     /// (float or integer).
     pub fn initializer(&self, name: &str) -> Option<ConstTensor> {

@@ -2,18 +2,21 @@
 //! distinct prefix of the configured chains, parents before children. A network shared by
 //! several chains (the teacher of all of them, say) is trained once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use robustaudit::arch::ArchSpec;
 use robustaudit::data::Dataset;
+use robustaudit::error::Error;
 use robustaudit::grad::Loss;
 
 use crate::chain_config::ChainConfig;
 use crate::error::Result;
 use crate::manifest::{self, ManifestRow};
 use crate::runtime::Device;
-use crate::trainer::{train, Job, Parent, TrainingSettings};
+use crate::trainer::{train, Init, Job, Parent, Trained, TrainingSettings};
 
 /// One network of the plan.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,24 +113,73 @@ pub fn run(
         threads,
     };
     let planned = plan(config);
+    let shared = if config.pretrain_epochs > 0 {
+        planned_specs(config, &planned)?
+    } else {
+        Vec::new()
+    };
     eprintln!(
-        "{}: {} networks to train on {} ({} training, {} test images)",
+        "{}: {} networks to train on {} ({} training, {} test images){}",
         config.name,
         planned.len(),
         config.dataset,
         train_set.len(),
-        test_set.len()
+        test_set.len(),
+        match shared.len() {
+            0 => String::new(),
+            n => format!(
+                ", after {n} shared initialisation trained for {} epoch{} at T = 1",
+                config.pretrain_epochs,
+                if config.pretrain_epochs == 1 { "" } else { "s" }
+            ),
+        }
     );
     let mut rows: Vec<ManifestRow> = Vec::new();
+    let mut pretrained: BTreeMap<String, Parent> = BTreeMap::new();
+    for spec in shared {
+        let pretrain = TrainingSettings {
+            epochs: config.pretrain_epochs,
+            ..settings.clone()
+        };
+        let job = Job {
+            name: format!("init-{}", spec.name),
+            role: "init".into(),
+            hop: 0,
+            lineage: vec!["init".into()],
+            spec: spec.clone(),
+            init: Init::Seeded(derived(config.seed, &format!("init/{}", spec.name))),
+            temperature: 1.0,
+            loss: Loss::HardLabels,
+            parent: None,
+            dataset: config.dataset.clone(),
+            train: train_set,
+            test: test_set,
+            settings: &pretrain,
+            out_dir: out_dir.to_path_buf(),
+            config: config.text.clone(),
+        };
+        let trained = train(&job)?;
+        let row = manifest_row(&job, &trained, "", out_dir);
+        manifest::upsert(out_dir, row.clone())?;
+        rows.push(row);
+        pretrained.insert(
+            spec.name.clone(),
+            Parent {
+                path: trained.path,
+                sha256: trained.sha256,
+            },
+        );
+    }
     for network in &planned {
         let parent = match network.parent_name() {
             Some(parent) => {
                 let file = format!("{parent}.onnx");
-                let row = rows.iter().find(|r| r.file == file).ok_or_else(|| {
-                    robustaudit::error::Error::Internal {
+                let row = rows
+                    .iter()
+                    .find(|r| r.file == file)
+                    .ok_or_else(|| Error::Internal {
                         message: format!("{} was planned before its parent {file}", network.name),
-                    }
-                })?;
+                    })?;
                 Some(Parent {
                     path: out_dir.join(&row.file),
                     sha256: row.sha256.clone(),
@@ -137,20 +189,22 @@ pub fn run(
         };
         let hop = network.lineage.len() - 1;
         let net_name = network.lineage.last().cloned().unwrap_or_default();
-        let spec = config.networks.get(&net_name).cloned().ok_or_else(|| {
-            robustaudit::error::Error::Internal {
+        let spec = config
+            .networks
+            .get(&net_name)
+            .cloned()
+            .ok_or_else(|| Error::Internal {
                 message: format!("network '{net_name}' vanished from the configuration"),
-            }
-        })?;
+            })?;
         let loss = match (&parent, config.lambda) {
             (None, _) => Loss::HardLabels,
             (Some(_), lambda) if lambda > 0.0 => Loss::Distillation { lambda },
             (Some(_), _) => Loss::SoftLabels,
         };
-        let init_seed = if config.shared_init {
-            config.seed
-        } else {
-            derived(config.seed, &network.lineage.join(">"))
+        let init = match pretrained.get(&spec.name) {
+            Some(from) => Init::Pretrained(from.clone()),
+            None if config.shared_init => Init::Seeded(config.seed),
+            None => Init::Seeded(derived(config.seed, &network.lineage.join(">"))),
         };
         let job = Job {
             name: network.name.clone(),
@@ -158,7 +212,7 @@ pub fn run(
             hop,
             lineage: network.lineage.clone(),
             spec: spec.clone(),
-            init_seed,
+            init,
             temperature: network.temperature,
             loss,
             parent: parent.clone(),
@@ -170,29 +224,54 @@ pub fn run(
             config: config.text.clone(),
         };
         let trained = train(&job)?;
-        let row = ManifestRow {
-            file: relative(&trained.path, out_dir),
-            role: job.role.clone(),
-            hop,
-            lineage: network.lineage.join(">"),
-            chains: network.chains.join(";"),
-            temperature: network.temperature,
-            parent: parent
-                .as_ref()
-                .map(|p| relative(&p.path, out_dir))
-                .unwrap_or_default(),
-            parent_sha256: parent.map(|p| p.sha256).unwrap_or_default(),
-            sha256: trained.sha256,
-            arch: spec.name.clone(),
-            dataset: config.dataset.clone(),
-            test_accuracy: trained.test_accuracy,
-            epochs: trained.epochs,
-            seconds: trained.seconds,
-        };
+        let row = manifest_row(&job, &trained, &network.chains.join(";"), out_dir);
         manifest::upsert(out_dir, row.clone())?;
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// The architectures of the planned networks, each once, in the order first used.
+fn planned_specs(config: &ChainConfig, planned: &[PlannedNetwork]) -> Result<Vec<ArchSpec>> {
+    let mut specs: Vec<ArchSpec> = Vec::new();
+    for network in planned {
+        let name = network.lineage.last().map_or("", String::as_str);
+        let spec = config.networks.get(name).ok_or_else(|| Error::Internal {
+            message: format!("network '{name}' vanished from the configuration"),
+        })?;
+        if !specs.iter().any(|s| s.name == spec.name) {
+            specs.push(spec.clone());
+        }
+    }
+    Ok(specs)
+}
+
+/// The manifest row of a trained job.
+fn manifest_row(job: &Job, trained: &Trained, chains: &str, out_dir: &Path) -> ManifestRow {
+    ManifestRow {
+        file: relative(&trained.path, out_dir),
+        role: job.role.clone(),
+        hop: job.hop,
+        lineage: job.lineage.join(">"),
+        chains: chains.to_string(),
+        temperature: job.temperature,
+        parent: job
+            .parent
+            .as_ref()
+            .map(|p| relative(&p.path, out_dir))
+            .unwrap_or_default(),
+        parent_sha256: job
+            .parent
+            .as_ref()
+            .map(|p| p.sha256.clone())
+            .unwrap_or_default(),
+        sha256: trained.sha256.clone(),
+        arch: job.spec.name.clone(),
+        dataset: job.dataset.clone(),
+        test_accuracy: trained.test_accuracy,
+        epochs: trained.epochs,
+        seconds: trained.seconds,
+    }
 }
 
 /// A seed derived from `seed` and `what`.

@@ -32,6 +32,10 @@ pub struct ChainConfig {
     /// Whether every network starts from the weights seeded by `seed` alone (networks of
     /// one architecture then start identical), instead of a seed per network.
     pub shared_init: bool,
+    /// Epochs of the shared pretraining (the paper's): when above 0, one network per
+    /// architecture is first trained that long on hard labels at T = 1, and every network of
+    /// that architecture starts from its weights.
+    pub pretrain_epochs: usize,
     /// Weight of the soft-label term of a child's loss; 0 trains children on soft labels
     /// only (defensive distillation), above 0 mixes in the hard labels (TAKD).
     pub lambda: f32,
@@ -81,6 +85,8 @@ struct RawConfig {
     seed: u64,
     #[serde(default)]
     shared_init: bool,
+    #[serde(default)]
+    pretrain_epochs: usize,
     #[serde(default)]
     lambda: Option<Spanned<f32>>,
     #[serde(default)]
@@ -351,6 +357,7 @@ impl ChainConfig {
             temperatures,
             seed: raw.seed,
             shared_init: raw.shared_init,
+            pretrain_epochs: raw.pretrain_epochs,
             lambda,
             baseline,
             training: TrainingSection {

@@ -79,6 +79,9 @@ pub struct TrainArgs {
     /// Distil from this parent network: train on its soft labels at the temperature.
     #[arg(long)]
     pub parent: Option<PathBuf>,
+    /// Start from this network's weights (built from the same spec) instead of seeded ones.
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub init: Option<PathBuf>,
     /// With --parent, mix in the hard labels: (1 - lambda) CE + lambda T^2 KL.
     #[arg(long, default_value_t = 0.0)]
     pub lambda: f32,

@@ -44,7 +44,30 @@ pub struct TrainingSettings {
     pub threads: usize,
 }
 
-/// The network a child distils from.
+/// Where a network's initial weights come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// The architecture's seeded Glorot-uniform weights and zero biases.
+    Seeded(u64),
+    /// The weights of a network of the same architecture trained earlier (the paper's
+    /// shared pretraining); its optimiser state is not carried over.
+    Pretrained(Parent),
+}
+
+impl Init {
+    /// How the metadata and the fingerprint name it: `seed N` or `FILE sha256 HEX`.
+    pub fn describe(&self) -> String {
+        match self {
+            Init::Seeded(seed) => format!("seed {seed}"),
+            Init::Pretrained(from) => {
+                let file = from.path.file_name().unwrap_or(from.path.as_os_str());
+                format!("{} sha256 {}", file.to_string_lossy(), from.sha256)
+            }
+        }
+    }
+}
+
+/// The network a child distils from, or that a network starts from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parent {
     /// Its exported inference graph.
@@ -66,8 +89,8 @@ pub struct Job<'a> {
     pub lineage: Vec<String>,
     /// The architecture.
     pub spec: ArchSpec,
-    /// Seeds the initial weights.
-    pub init_seed: u64,
+    /// The initial weights.
+    pub init: Init,
     /// The training temperature.
     pub temperature: f32,
     /// The loss (hard labels for a teacher, soft labels or the mix for a child).
@@ -126,10 +149,13 @@ impl Job<'_> {
     pub fn fingerprint(&self) -> String {
         let s = self.settings;
         let description = format!(
-            "spec={:?}\ninit_seed={}\ntemperature={}\nloss={:?}\nparent={:?}\ndataset={}:{}:{}\n\
+            "spec={:?}\ninit={}\ntemperature={}\nloss={:?}\nparent={:?}\ndataset={}:{}:{}\n\
              batch={}\nlearning_rate={}\noptimizer={}\nseed={}\nname={}",
             self.spec,
-            self.init_seed,
+            match &self.init {
+                Init::Seeded(seed) => format!("seed {seed}"),
+                Init::Pretrained(from) => format!("sha256 {}", from.sha256),
+            },
             self.temperature,
             self.loss,
             self.parent.as_ref().map(|p| &p.sha256),
@@ -171,7 +197,7 @@ pub fn train(job: &Job) -> Result<Trained> {
         Some(parent) => Some(parent_soft_labels(job, parent)?),
         None => None,
     };
-    let init = forward_graph(&job.spec, job.init_seed, job.model_path()).map_err(Error::from)?;
+    let init = initial_model(job)?;
     let graph =
         training_graph(&init, job.loss, &job.settings.optimizer, false).map_err(Error::from)?;
     let mut runner = StepRunner::new(
@@ -335,6 +361,40 @@ fn finished(job: &Job, fingerprint: &str) -> Result<Option<Trained>> {
     }))
 }
 
+/// The job's untrained inference graph: the architecture with seeded weights, or with every
+/// initializer taken from the pretrained network (which must have the same architecture).
+fn initial_model(job: &Job) -> Result<OnnxModel> {
+    let seed = match &job.init {
+        Init::Seeded(seed) => *seed,
+        Init::Pretrained(_) => 0,
+    };
+    let mut model = forward_graph(&job.spec, seed, job.model_path()).map_err(Error::from)?;
+    let Init::Pretrained(from) = &job.init else {
+        return Ok(model);
+    };
+    let source = OnnxModel::open(&from.path).map_err(Error::from)?;
+    for name in model.initializer_names() {
+        let mismatch = |what: String| Error::Usage {
+            message: format!(
+                "{} cannot start from {}: {what}",
+                job.name,
+                from.path.display()
+            ),
+            hint: Some(format!(
+                "both must be built from the architecture '{}'",
+                job.spec.name
+            )),
+        };
+        let value = source
+            .initializer(&name)
+            .ok_or_else(|| mismatch(format!("it has no initializer '{name}'")))?;
+        model
+            .set_initializer(&name, &value)
+            .map_err(|e| mismatch(e.to_string()))?;
+    }
+    Ok(model)
+}
+
 /// The parent's probabilities at the job's temperature on the training images.
 fn parent_soft_labels(job: &Job, parent: &Parent) -> Result<Array2<f32>> {
     let model = OnnxModel::open(&parent.path).map_err(Error::from)?;
@@ -367,7 +427,7 @@ fn export_model(job: &Job, init: &OnnxModel, state: &[HostTensor]) -> Result<Onn
         ("parent_sha256", parent.to_string()),
         ("dataset", job.dataset.clone()),
         ("seed", job.settings.seed.to_string()),
-        ("init_seed", job.init_seed.to_string()),
+        ("init", job.init.describe()),
         ("loss", format!("{:?}", job.loss)),
         ("optimizer", job.settings.optimizer.describe()),
         ("learning_rate", job.settings.learning_rate.to_string()),

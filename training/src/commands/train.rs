@@ -7,7 +7,7 @@ use robustaudit::grad::Loss;
 use robustaudit_train::chain_config::optimizer;
 use robustaudit_train::error::Result;
 use robustaudit_train::manifest::{self, ManifestRow};
-use robustaudit_train::trainer::{file_sha256, train, Job, Parent, TrainingSettings};
+use robustaudit_train::trainer::{file_sha256, train, Init, Job, Parent, TrainingSettings};
 
 use super::{load_split, threads};
 use crate::cli::TrainArgs;
@@ -93,6 +93,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }),
         None => None,
     };
+    let init = match &args.init {
+        Some(path) => Init::Pretrained(Parent {
+            path: path.clone(),
+            sha256: file_sha256(path)?,
+        }),
+        None => Init::Seeded(args.seed),
+    };
     let loss = match (&parent, args.lambda) {
         (None, _) => Loss::HardLabels,
         (Some(_), l) if l > 0.0 => Loss::Distillation { lambda: l },
@@ -122,7 +129,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         hop: usize::from(parent.is_some()),
         lineage: vec![role.clone()],
         spec: spec.clone(),
-        init_seed: args.seed,
+        init,
         temperature: args.temperature,
         loss,
         parent: parent.clone(),

@@ -10,6 +10,7 @@ use ndarray::s;
 use robustaudit::data::{load, Split};
 use robustaudit::model::{Classifier, TractClassifier};
 use robustaudit::onnx::{OnnxModel, Values};
+use robustaudit_train::chain_config::ChainConfig;
 use robustaudit_train::inference::Inference;
 use robustaudit_train::manifest;
 use robustaudit_train::runtime::Device;
@@ -337,6 +338,22 @@ fn refused(body: &str, code: i32, needles: &[&str]) {
 }
 
 #[test]
+fn every_shipped_chain_configuration_is_valid() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/chains"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("models/chains") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config =
+                ChainConfig::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!config.chains.is_empty(), "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 5, "only {seen} configurations found");
+}
+
+#[test]
 fn bad_configurations_are_refused_before_training_naming_the_line_and_field() {
     refused(
         &SMOKE.replace("temperatures = [5]", "temperatures = [5, 0]"),
@@ -402,5 +419,97 @@ fn bad_train_flags_are_usage_errors_and_cuda_never_falls_back_to_the_cpu() {
     assert!(
         !out.join("teacher-T1.onnx").exists(),
         "trained despite the error"
+    );
+}
+
+#[test]
+fn pretraining_starts_every_network_of_an_architecture_from_one_shared_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = SMOKE.replace("baseline = \"student\"", "pretrain_epochs = 1");
+    let config = write_config(dir.path(), &body);
+    let out = dir.path().join("run");
+    let (code, _, stderr) = chain(&config, &out);
+    assert_eq!(code, 0, "{stderr}");
+    let rows = manifest::read(&out).expect("manifest");
+    let init = rows
+        .iter()
+        .find(|r| r.role == "init")
+        .expect("the shared network's row");
+    assert_eq!(
+        (init.file.as_str(), init.epochs, init.temperature),
+        ("init-digits-small.onnx", 1, 1.0)
+    );
+    let expected = format!("init-digits-small.onnx sha256 {}", init.sha256);
+    let others: Vec<_> = rows.iter().filter(|r| r.role != "init").collect();
+    assert_eq!(others.len(), 4);
+    for row in others {
+        let model = OnnxModel::open(&out.join(&row.file)).expect("export");
+        assert_eq!(
+            model.metadata_value("init"),
+            Some(expected.as_str()),
+            "{}",
+            row.file
+        );
+    }
+}
+
+#[test]
+fn train_from_another_networks_weights_starts_where_it_ended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = dir.path().join("first");
+    let (code, _, stderr) = run(&digits_args(&first, 3, &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let source = first.join("teacher-T1.onnx");
+
+    // A learning rate too small to move the weights: the copy keeps the source's weights,
+    // while the same run from seeded weights stays far from them.
+    let tiny = |out: &Path, extra: &[&str]| {
+        let mut args = digits_args(out, 1, &[&["--role", "copy"], extra].concat());
+        let at = args.iter().position(|a| a == "--lr").expect("--lr") + 1;
+        args[at] = "1e-9".into();
+        args
+    };
+    let copy = dir.path().join("copy");
+    let init = source.to_str().expect("utf-8");
+    let (code, _, stderr) = run(&tiny(&copy, &["--init", init]));
+    assert_eq!(code, 0, "{stderr}");
+    let fresh = dir.path().join("fresh");
+    let (code, _, stderr) = run(&tiny(&fresh, &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let distance = |a: &Path, b: &Path| {
+        weights(a)
+            .iter()
+            .zip(weights(b))
+            .flat_map(|((_, x), (_, y))| {
+                x.iter()
+                    .zip(y)
+                    .map(|(p, q)| (p - q).abs())
+                    .collect::<Vec<_>>()
+            })
+            .fold(0.0f32, f32::max)
+    };
+    assert!(distance(&source, &copy.join("copy-T1.onnx")) < 1e-5);
+    assert!(distance(&source, &fresh.join("copy-T1.onnx")) > 1e-2);
+    let model = OnnxModel::open(&copy.join("copy-T1.onnx")).expect("export");
+    let sha = file_sha256(&source).expect("sha");
+    assert_eq!(
+        model.metadata_value("init"),
+        Some(format!("teacher-T1.onnx sha256 {sha}").as_str())
+    );
+
+    // Weights of another architecture are refused before training.
+    let other = dir.path().join("other.toml");
+    let spec = std::fs::read_to_string(arch_path("digits-small"))
+        .expect("spec")
+        .replace("filters = 16", "filters = 8");
+    std::fs::write(&other, spec).expect("write spec");
+    let mut args = digits_args(&dir.path().join("other"), 1, &["--init", init]);
+    let at = args.iter().position(|a| a == "--arch").expect("--arch") + 1;
+    args[at] = other.to_str().expect("utf-8").to_string();
+    let (code, _, stderr) = run(&args);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot start from") && stderr.contains("hint:"),
+        "{stderr}"
     );
 }
