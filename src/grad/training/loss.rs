@@ -2,8 +2,9 @@
 //! predictions, and the loss's gradient with respect to the logits in closed form (the seed
 //! of the backward pass).
 
+use super::emitter::Emitter;
 use super::{CORRECT, LABELS, LOSS, SOFT_LABELS, TEMPERATURE};
-use crate::onnx::{Attr, ConstTensor, GraphBuilder, Node};
+use crate::onnx::{Attr, ConstTensor, GraphBuilder};
 
 /// What a network is trained to match.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,8 +32,8 @@ impl Loss {
 
 /// Emits the loss, the correct count and the seed `d loss / d logits`; returns the seed.
 pub(super) fn emit_loss(b: &mut GraphBuilder, logits: &str, loss: Loss) -> String {
-    let mut e = Emitter { b, counter: 0 };
-    let batch = e.batch_size(logits);
+    let mut e = Emitter::new(b, "loss");
+    let batch = batch_size(&mut e, logits);
     let scaled = e.node("Div", &[logits, TEMPERATURE], vec![]);
     let log_probs = e.node("LogSoftmax", &[&scaled], vec![("axis", Attr::Int(1))]);
     let probs = e.node("Softmax", &[&scaled], vec![("axis", Attr::Int(1))]);
@@ -43,7 +44,7 @@ pub(super) fn emit_loss(b: &mut GraphBuilder, logits: &str, loss: Loss) -> Strin
             } else {
                 SOFT_LABELS
             };
-            let ce = e.cross_entropy(target, &log_probs);
+            let ce = cross_entropy(&mut e, target, &log_probs);
             // (softmax(z / T) - target) / (T * batch)
             let diff = e.node("Sub", &[&probs, target], vec![]);
             let denominator = e.node("Mul", &[TEMPERATURE, &batch], vec![]);
@@ -54,14 +55,14 @@ pub(super) fn emit_loss(b: &mut GraphBuilder, logits: &str, loss: Loss) -> Strin
             let soft_weight = e.scalar(lambda);
             let plain_log_probs = e.node("LogSoftmax", &[logits], vec![("axis", Attr::Int(1))]);
             let plain_probs = e.node("Softmax", &[logits], vec![("axis", Attr::Int(1))]);
-            let hard = e.cross_entropy(LABELS, &plain_log_probs);
+            let hard = cross_entropy(&mut e, LABELS, &plain_log_probs);
             // KL(p || q) = sum p log p - sum p log q, with 0 log 0 = 0.
-            let soft_ce = e.cross_entropy(SOFT_LABELS, &log_probs);
+            let soft_ce = cross_entropy(&mut e, SOFT_LABELS, &log_probs);
             let tiny = e.scalar(f32::MIN_POSITIVE);
             let floored = e.node("Max", &[SOFT_LABELS, &tiny], vec![]);
             let log_p = e.node("Log", &[&floored], vec![]);
             let neg_entropy = e.node("Mul", &[SOFT_LABELS, &log_p], vec![]);
-            let neg_entropy = e.mean_of_row_sums(&neg_entropy);
+            let neg_entropy = mean_of_row_sums(&mut e, &neg_entropy);
             let kl = e.node("Add", &[&soft_ce, &neg_entropy], vec![]);
             let t_squared = e.node("Mul", &[TEMPERATURE, TEMPERATURE], vec![]);
             let soft = e.node("Mul", &[&kl, &t_squared], vec![]);
@@ -78,7 +79,7 @@ pub(super) fn emit_loss(b: &mut GraphBuilder, logits: &str, loss: Loss) -> Strin
             (value, e.node("Div", &[&sum, &batch], vec![]))
         }
     };
-    e.b.add(Node::new("Identity", &[&value], &[LOSS], vec![]));
+    e.node_into("Identity", &[&value], LOSS, vec![]);
     let predicted = e.node(
         "ArgMax",
         &[logits],
@@ -91,77 +92,44 @@ pub(super) fn emit_loss(b: &mut GraphBuilder, logits: &str, loss: Loss) -> Strin
     );
     let hits = e.node("Equal", &[&predicted, &truth], vec![]);
     let hits = e.node("Cast", &[&hits], vec![("to", Attr::Int(FLOAT))]);
-    e.b.add(Node::new(
+    e.node_into(
         "ReduceSum",
         &[&hits],
-        &[CORRECT],
+        CORRECT,
         vec![("keepdims", Attr::Int(0))],
-    ));
+    );
     seed
 }
 
 /// ONNX's `to` value for 32-bit floats in `Cast`.
 const FLOAT: i64 = 1;
 
-/// Emits nodes with fresh names `loss.<n>`.
-struct Emitter<'a> {
-    b: &'a mut GraphBuilder,
-    counter: usize,
+/// The batch size of `logits` as a float scalar.
+fn batch_size(e: &mut Emitter, logits: &str) -> String {
+    let shape = e.node("Shape", &[logits], vec![]);
+    let zero = e.constant(&ConstTensor::i64(&[], vec![0]));
+    let batch = e.node("Gather", &[&shape, &zero], vec![]);
+    e.node("Cast", &[&batch], vec![("to", Attr::Int(FLOAT))])
 }
 
-impl Emitter<'_> {
-    fn fresh(&mut self) -> String {
-        self.counter += 1;
-        format!("loss.{}", self.counter)
-    }
+/// `mean_i sum_k rows_ik`, a scalar.
+fn mean_of_row_sums(e: &mut Emitter, rows: &str) -> String {
+    let axis = e.constant(&ConstTensor::i64(&[1], vec![1]));
+    let per_sample = e.node(
+        "ReduceSum",
+        &[rows, &axis],
+        vec![("keepdims", Attr::Int(0))],
+    );
+    e.node(
+        "ReduceMean",
+        &[&per_sample],
+        vec![("axes", Attr::Ints(vec![0])), ("keepdims", Attr::Int(0))],
+    )
+}
 
-    fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
-        let out = self.fresh();
-        self.b.add(Node::new(op, inputs, &[&out], attrs));
-        out
-    }
-
-    fn scalar(&mut self, value: f32) -> String {
-        let name = self.fresh();
-        self.b.constant(&name, &ConstTensor::f32(&[], vec![value]));
-        name
-    }
-
-    fn ints(&mut self, values: &[i64]) -> String {
-        let name = self.fresh();
-        self.b
-            .constant(&name, &ConstTensor::i64(&[values.len()], values.to_vec()));
-        name
-    }
-
-    /// The batch size of `logits` as a float scalar.
-    fn batch_size(&mut self, logits: &str) -> String {
-        let shape = self.node("Shape", &[logits], vec![]);
-        let zero = self.fresh();
-        self.b.constant(&zero, &ConstTensor::i64(&[], vec![0]));
-        let batch = self.node("Gather", &[&shape, &zero], vec![]);
-        self.node("Cast", &[&batch], vec![("to", Attr::Int(FLOAT))])
-    }
-
-    /// `mean_i sum_k rows_ik`, a scalar.
-    fn mean_of_row_sums(&mut self, rows: &str) -> String {
-        let axis = self.ints(&[1]);
-        let per_sample = self.node(
-            "ReduceSum",
-            &[rows, &axis],
-            vec![("keepdims", Attr::Int(0))],
-        );
-        self.node(
-            "ReduceMean",
-            &[&per_sample],
-            vec![("axes", Attr::Ints(vec![0])), ("keepdims", Attr::Int(0))],
-        )
-    }
-
-    /// `-mean_i sum_k target_ik log_probs_ik`.
-    fn cross_entropy(&mut self, target: &str, log_probs: &str) -> String {
-        let prod = self.node("Mul", &[target, log_probs], vec![]);
-        let mean = self.mean_of_row_sums(&prod);
-        self.node("Neg", &[&mean], vec![])
-    }
+/// `-mean_i sum_k target_ik log_probs_ik`.
+fn cross_entropy(e: &mut Emitter, target: &str, log_probs: &str) -> String {
+    let prod = e.node("Mul", &[target, log_probs], vec![]);
+    let mean = mean_of_row_sums(e, &prod);
+    e.node("Neg", &[&mean], vec![])
 }

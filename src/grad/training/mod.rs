@@ -12,6 +12,7 @@
 //! the logits is written in closed form (`loss.rs`), the backward rules of the VJP carry it
 //! to the parameters, and the optimiser (`optimizer.rs`) updates them.
 
+mod emitter;
 mod forward;
 mod loss;
 mod optimizer;

@@ -2,8 +2,9 @@
 //! learning-rate decay, and Adam. The step counter is graph state, so the decayed learning
 //! rate and Adam's bias correction are computed inside the graph too.
 
+use super::emitter::Emitter;
 use super::{next_name, StateRole, StateTensor, LEARNING_RATE, STEP};
-use crate::onnx::{ConstTensor, GraphBuilder, Node};
+use crate::onnx::GraphBuilder;
 
 /// How parameters are updated from their gradients. Every variant decays the learning rate
 /// as `lr / (1 + lr_decay * step)`, `step` counting the updates already made, and adds
@@ -113,14 +114,14 @@ pub(super) fn emit_update(
     optimizer: &Optimizer,
     params: &[Trainable],
 ) -> Vec<StateTensor> {
-    let mut e = Emitter { b, counter: 0 };
+    let mut e = Emitter::new(b, "opt");
     let mut state = Vec::new();
     let one = e.scalar(1.0);
     let decay = e.scalar(optimizer.lr_decay());
-    let decayed_steps = e.node("Mul", &[STEP, &decay]);
-    let divisor = e.node("Add", &[&one, &decayed_steps]);
-    let lr = e.node("Div", &[LEARNING_RATE, &divisor]);
-    let next_step = e.node("Add", &[STEP, &one]);
+    let decayed_steps = e.node("Mul", &[STEP, &decay], vec![]);
+    let divisor = e.node("Add", &[&one, &decayed_steps], vec![]);
+    let lr = e.node("Div", &[LEARNING_RATE, &divisor], vec![]);
+    let next_step = e.node("Add", &[STEP, &one], vec![]);
     let weight_decay = optimizer.weight_decay();
     let weight_decay = (weight_decay != 0.0).then(|| e.scalar(weight_decay));
     // Adam's bias correction sqrt(1 - beta2^t) / (1 - beta1^t) with t = step + 1.
@@ -128,27 +129,27 @@ pub(super) fn emit_update(
         Optimizer::Adam { beta1, beta2, .. } => {
             let power = |e: &mut Emitter, beta: f32| {
                 let log_beta = e.scalar(beta.ln());
-                let exponent = e.node("Mul", &[&next_step, &log_beta]);
-                let pow = e.node("Exp", &[&exponent]);
-                e.node("Sub", &[&one, &pow])
+                let exponent = e.node("Mul", &[&next_step, &log_beta], vec![]);
+                let pow = e.node("Exp", &[&exponent], vec![]);
+                e.node("Sub", &[&one, &pow], vec![])
             };
             let first = power(&mut e, beta1);
             let second = power(&mut e, beta2);
-            let root = e.node("Sqrt", &[&second]);
-            let correction = e.node("Div", &[&root, &first]);
-            Some(e.node("Mul", &[&lr, &correction]))
+            let root = e.node("Sqrt", &[&second], vec![]);
+            let correction = e.node("Div", &[&root, &first], vec![]);
+            Some(e.node("Mul", &[&lr, &correction], vec![]))
         }
         Optimizer::Sgd { .. } => None,
     };
     for p in params {
         let g = match &weight_decay {
             Some(wd) => {
-                let decay = e.node("Mul", &[p.name, wd]);
-                e.node("Add", &[p.grad, &decay])
+                let decay = e.node("Mul", &[p.name, wd], vec![]);
+                e.node("Add", &[p.grad, &decay], vec![])
             }
             None => p.grad.to_string(),
         };
-        let step = e.node("Mul", &[&lr, &g]);
+        let step = e.node("Mul", &[&lr, &g], vec![]);
         let slot = |kind: &str| StateTensor {
             name: format!("{kind}.{}", p.name),
             dims: p.dims.to_vec(),
@@ -160,19 +161,19 @@ pub(super) fn emit_update(
                 momentum, nesterov, ..
             } => {
                 if momentum == 0.0 {
-                    e.output("Sub", &[p.name, &step], p.name);
+                    e.node_into("Sub", &[p.name, &step], &next_name(p.name), vec![]);
                     continue;
                 }
                 let velocity = slot("sgd.velocity");
                 let m = e.scalar(momentum);
-                let kept = e.node("Mul", &[&velocity.name, &m]);
-                let v = e.output("Sub", &[&kept, &step], &velocity.name);
+                let kept = e.node("Mul", &[&velocity.name, &m], vec![]);
+                let v = e.node_into("Sub", &[&kept, &step], &next_name(&velocity.name), vec![]);
                 if nesterov {
-                    let ahead = e.node("Mul", &[&v, &m]);
-                    let moved = e.node("Add", &[p.name, &ahead]);
-                    e.output("Sub", &[&moved, &step], p.name);
+                    let ahead = e.node("Mul", &[&v, &m], vec![]);
+                    let moved = e.node("Add", &[p.name, &ahead], vec![]);
+                    e.node_into("Sub", &[&moved, &step], &next_name(p.name), vec![]);
                 } else {
-                    e.output("Add", &[p.name, &v], p.name);
+                    e.node_into("Add", &[p.name, &v], &next_name(p.name), vec![]);
                 }
                 state.push(velocity);
             }
@@ -186,31 +187,26 @@ pub(super) fn emit_update(
                 let moment = |e: &mut Emitter, slot: &str, beta: f32, value: &str| {
                     let beta_c = e.scalar(beta);
                     let rest = e.scalar(1.0 - beta);
-                    let kept = e.node("Mul", &[slot, &beta_c]);
-                    let added = e.node("Mul", &[value, &rest]);
-                    e.output("Add", &[&kept, &added], slot)
+                    let kept = e.node("Mul", &[slot, &beta_c], vec![]);
+                    let added = e.node("Mul", &[value, &rest], vec![]);
+                    e.node_into("Add", &[&kept, &added], &next_name(slot), vec![])
                 };
                 let m = moment(&mut e, &first.name, beta1, &g);
-                let g2 = e.node("Mul", &[&g, &g]);
+                let g2 = e.node("Mul", &[&g, &g], vec![]);
                 let v = moment(&mut e, &second.name, beta2, &g2);
-                let root = e.node("Sqrt", &[&v]);
+                let root = e.node("Sqrt", &[&v], vec![]);
                 let eps = e.scalar(epsilon);
-                let denominator = e.node("Add", &[&root, &eps]);
-                let ratio = e.node("Div", &[&m, &denominator]);
+                let denominator = e.node("Add", &[&root, &eps], vec![]);
+                let ratio = e.node("Div", &[&m, &denominator], vec![]);
                 let adam_lr = adam_lr.as_deref().unwrap_or(&lr);
-                let update = e.node("Mul", &[adam_lr, &ratio]);
-                e.output("Sub", &[p.name, &update], p.name);
+                let update = e.node("Mul", &[adam_lr, &ratio], vec![]);
+                e.node_into("Sub", &[p.name, &update], &next_name(p.name), vec![]);
                 state.push(first);
                 state.push(second);
             }
         }
     }
-    e.b.add(Node::new(
-        "Identity",
-        &[&next_step],
-        &[&next_name(STEP)],
-        vec![],
-    ));
+    e.node_into("Identity", &[&next_step], &next_name(STEP), vec![]);
     state.push(StateTensor {
         name: STEP.to_string(),
         dims: Vec::new(),
@@ -218,36 +214,4 @@ pub(super) fn emit_update(
         initial: vec![0.0],
     });
     state
-}
-
-/// Emits nodes with fresh names `opt.<n>`.
-struct Emitter<'a> {
-    b: &'a mut GraphBuilder,
-    counter: usize,
-}
-
-impl Emitter<'_> {
-    fn fresh(&mut self) -> String {
-        self.counter += 1;
-        format!("opt.{}", self.counter)
-    }
-
-    fn node(&mut self, op: &str, inputs: &[&str]) -> String {
-        let out = self.fresh();
-        self.b.add(Node::new(op, inputs, &[&out], vec![]));
-        out
-    }
-
-    /// A node whose output is the next value of state tensor `state`.
-    fn output(&mut self, op: &str, inputs: &[&str], state: &str) -> String {
-        let out = next_name(state);
-        self.b.add(Node::new(op, inputs, &[&out], vec![]));
-        out
-    }
-
-    fn scalar(&mut self, value: f32) -> String {
-        let name = self.fresh();
-        self.b.constant(&name, &ConstTensor::f32(&[], vec![value]));
-        name
-    }
 }
