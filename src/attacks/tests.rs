@@ -317,7 +317,7 @@ fn parameters_resolve_defaults_and_refuse_unknown_names_and_bad_values() {
             .expect("refused");
         assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
     }
-    let err = by_name("zoo").err().expect("unknown");
+    let err = by_name("zoo").expect_err("unknown");
     assert!(err.hint().expect("hint").contains("cw-l2"));
     assert_eq!(NAMES.len(), registry().len());
     for (name, info) in NAMES.iter().zip(registry()) {
