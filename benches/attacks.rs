@@ -61,7 +61,9 @@ fn main() -> Result<()> {
     };
     let vjp_1 = throughput(timed, 1, vjp)(images.view())?;
     let vjp_32 = throughput(timed, 32, vjp)(images.view())?;
-    eprintln!("forward {forward_1:.0}/{forward_32:.0} images/s, forward+vjp {vjp_1:.0}/{vjp_32:.0}");
+    eprintln!(
+        "forward {forward_1:.0}/{forward_32:.0} images/s, forward+vjp {vjp_1:.0}/{vjp_32:.0}"
+    );
 
     println!(
         "| attack | budget | images | seconds | images/s | forward queries/image | gradient queries/image | vs forward (batch 1) | vs forward+VJP (batch 1) | vs forward (batch 32) | vs forward+VJP (batch 32) |"
@@ -105,20 +107,14 @@ fn main() -> Result<()> {
         let batch = images.slice(s![..n, .., .., ..]);
         eprintln!("{name} on {n} images");
         let start = Instant::now();
-        let report = audit::run(
-            &models,
-            batch,
-            None,
-            &planned,
-            &settings,
-            &(),
-        )?;
+        let report = audit::run(&models, batch, None, &planned, &settings, &())?;
         let seconds = start.elapsed().as_secs_f64();
         let summary = report.summaries.first().ok_or("one summary")?;
         let rate = n as f64 / seconds;
-        let budget = summary
-            .budget
-            .map_or_else(|| "minimal".to_string(), |b| format!("{} {b}", summary.norm));
+        let budget = summary.budget.map_or_else(
+            || "minimal".to_string(),
+            |b| format!("{} {b}", summary.norm),
+        );
         println!(
             "| {name} | {budget} | {n} | {seconds:.1} | {rate:.2} | {:.0} | {:.0} | {:.5} | {:.5} | {:.5} | {:.5} |",
             summary.queries.forward as f64 / n as f64,

@@ -152,8 +152,9 @@ pub struct AuditArgs {
     /// The folder the reports go to (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// Also write every returned image as OUT/examples/<model>/<attack>[-<norm>-<budget>].npy,
-    /// rows in samples.csv order, in the input scale.
+    /// Also write every returned image as
+    /// OUT/examples/<model index>-<model stem>/<attack>[-<norm>-<budget>].npy, rows in
+    /// samples.csv order, in the input scale.
     #[arg(long)]
     pub save_examples: bool,
     /// The value range LO,HI the models take pixel intensities in (read from a model's

@@ -123,7 +123,7 @@ impl Attack for CwL2 {
         _rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
         let clean = problem.image;
-        let tanh_box = TanhBox::new(problem.domain);
+        let tanh_box = TanhBox::new(problem.domain, problem.image);
         let w0 = tanh_box.to_w(clean);
         let (mut lower, mut upper, mut c) = (0.0, UNBOUNDED, self.initial_const);
         let mut best: Option<(f64, Array3<f32>)> = None;
@@ -134,7 +134,7 @@ impl Attack for CwL2 {
             let mut previous = f64::INFINITY;
             let mut succeeded = false;
             for step in 0..self.steps {
-                let x = tanh_box.image(&w, clean, problem.domain);
+                let x = tanh_box.image(&w);
                 let delta: Vec<f64> = x
                     .iter()
                     .zip(clean.iter())

@@ -95,16 +95,16 @@ impl CwLinf {
         &self,
         oracle: &mut Oracle,
         problem: &Problem,
+        tanh_box: &TanhBox,
         start: &[f64],
         tau: f64,
         c: f64,
     ) -> Result<Option<Array3<f32>>> {
         let clean = problem.image;
-        let tanh_box = TanhBox::new(problem.domain);
         let mut w = start.to_vec();
         let mut adam = Adam::new(w.len(), self.learning_rate);
         for _ in 0..self.steps {
-            let x = tanh_box.image(&w, clean, problem.domain);
+            let x = tanh_box.image(&w);
             let logits = oracle.logits_one(x.view())?;
             let (gap, seed) = margin(logits.view(), problem.goal);
             let delta: Vec<f64> = x
@@ -153,7 +153,7 @@ impl Attack for CwLinf {
         problem: &Problem,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let tanh_box = TanhBox::new(problem.domain);
+        let tanh_box = TanhBox::new(problem.domain, problem.image);
         let mut start = tanh_box.to_w(problem.image);
         let mut tau = f64::from(problem.domain.hi) - f64::from(problem.domain.lo);
         let mut best = None;
@@ -161,7 +161,7 @@ impl Attack for CwLinf {
             let mut c = self.initial_const;
             let mut found = None;
             while c <= self.largest_const {
-                found = self.solve(oracle, problem, &start, tau, c)?;
+                found = self.solve(oracle, problem, &tanh_box, &start, tau, c)?;
                 if found.is_some() {
                     break;
                 }
