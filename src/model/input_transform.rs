@@ -162,3 +162,75 @@ impl Differentiable for Transformed<'_> {
         Ok((logits, grads))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{array, Array2, Array4, ArrayView2, ArrayView4, Axis};
+
+    use super::*;
+
+    /// Logits `[sum of the inputs, first input]`: gradients are known in closed form.
+    struct Probe;
+
+    impl Classifier for Probe {
+        fn input_chw(&self) -> [usize; 3] {
+            [2, 1, 1]
+        }
+        fn classes(&self) -> usize {
+            2
+        }
+        fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>> {
+            let mut out = Array2::zeros((images.shape()[0], 2));
+            for (mut row, image) in out.rows_mut().into_iter().zip(images.axis_iter(Axis(0))) {
+                row[0] = image.sum();
+                row[1] = image[[0, 0, 0]];
+            }
+            Ok(out)
+        }
+    }
+
+    impl Differentiable for Probe {
+        fn vjp(
+            &self,
+            images: ArrayView4<f32>,
+            seed: ArrayView2<f32>,
+        ) -> Result<(Array2<f32>, Array4<f32>)> {
+            let mut grads = Array4::zeros(images.raw_dim());
+            for (i, mut g) in grads.axis_iter_mut(Axis(0)).enumerate() {
+                g.fill(seed[[i, 0]]);
+                g[[0, 0, 0]] += seed[[i, 1]];
+            }
+            Ok((self.logits(images)?, grads))
+        }
+    }
+
+    #[test]
+    fn images_are_mapped_per_channel_and_gradients_scaled_back() {
+        // Channel 0: [0, 1] normalised by mean 0.5, std 0.25 -> 4x; channel 1: std 0.5 -> 2x.
+        let t = InputTransform::new((0.0, 1.0), &[0.5], &[0.25, 0.5], 2).expect("valid");
+        assert!(!t.is_identity());
+        let model = Transformed::new(&Probe, t);
+        let x = array![[[[0.25f32]], [[-0.5]]]];
+        let logits = model.logits(x.view()).expect("logits");
+        // Channel 1: (0 - 0.5) / 0.5 = -1 at x = -0.5.
+        assert_eq!(logits.row(0).to_vec(), vec![4.0 * 0.25 - 1.0, 1.0]);
+        let seed = array![[1.0f32, 1.0]];
+        let (_, grads) = model.vjp(x.view(), seed.view()).expect("vjp");
+        assert_eq!(grads.iter().copied().collect::<Vec<_>>(), vec![8.0, 2.0]);
+        let identity = InputTransform::new((-0.5, 0.5), &[0.0], &[1.0], 2).expect("valid");
+        assert!(identity.is_identity());
+    }
+
+    #[test]
+    fn bad_ranges_and_normalisations_are_usage_errors() {
+        for (range, mean, std) in [
+            ((1.0, 0.0), vec![0.0], vec![1.0]),
+            ((0.0, 1.0), vec![0.0, 0.0, 0.0], vec![1.0]),
+            ((0.0, 1.0), vec![0.0], vec![0.0]),
+            ((0.0, f32::NAN), vec![0.0], vec![1.0]),
+        ] {
+            let err = InputTransform::new(range, &mean, &std, 2).expect_err("refused");
+            assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
+        }
+    }
+}
