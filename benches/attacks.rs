@@ -14,6 +14,9 @@
 //! L-infinity and `--eps-l2 2` for L2 attacks. The throughputs are measured on batches of
 //! one image (how attacks query) and of 32.
 //!
+//! Attack names given as arguments (`cargo bench -p robustaudit --bench attacks -- jsma
+//! deepfool`) restrict the table to those attacks.
+//!
 //! Without `--bench` (as under `cargo test --benches`), each attack runs once on one image
 //! with a handful of steps and nothing is timed: a smoke test of the wiring.
 
@@ -105,7 +108,14 @@ fn main() -> Result<()> {
         domain: Domain::DATASET,
         keep_examples: false,
     };
-    for name in NAMES {
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| NAMES.contains(&a.as_str()))
+        .collect();
+    for name in NAMES
+        .into_iter()
+        .filter(|n| chosen.is_empty() || chosen.iter().any(|c| c == n))
+    {
         let info = by_name(name)?;
         let overrides: Vec<(String, String)> = if timed {
             Vec::new()
@@ -130,7 +140,8 @@ fn main() -> Result<()> {
             |b| format!("{} {b}", summary.norm),
         );
         println!(
-            "| {name} | {budget} | {n} | {seconds:.1} | {rate:.2} | {:.0} | {:.0} | {:.5} | {:.5} | {:.5} | {:.5} |",
+            "| {name} | {budget} | {n} | {seconds:.1} | {} | {:.0} | {:.0} | {:.2e} | {:.2e} | {:.2e} | {:.2e} |",
+            readable(rate),
             summary.queries.forward as f64 / n as f64,
             summary.queries.gradient as f64 / n as f64,
             rate / forward_1,
@@ -140,6 +151,17 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A rate with about three significant digits, in plain notation down to 0.1.
+fn readable(rate: f64) -> String {
+    if rate >= 10.0 {
+        format!("{rate:.1}")
+    } else if rate >= 0.1 {
+        format!("{rate:.2}")
+    } else {
+        format!("{rate:.2e}")
+    }
 }
 
 /// Images per second of `work` on batches of `batch` images, repeated for
