@@ -261,3 +261,23 @@ fn bad_audit_flags_exit_2_with_a_clear_message() {
     }
     assert!(!out.exists(), "a refused command wrote reports");
 }
+
+#[test]
+fn schema_prints_the_documented_columns_and_attacks_lists_every_parameter() {
+    let run = robustaudit(&[OsStr::new("schema")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let documented = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report-schema.md"),
+    )
+    .expect("docs/report-schema.md");
+    assert_eq!(run.stdout, documented);
+
+    let run = robustaudit(&[OsStr::new("attacks")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for info in robustaudit::attacks::registry() {
+        for p in info.params {
+            let line = format!("{}.{}={}", info.name, p.name, p.default);
+            assert!(run.stdout.contains(&line), "no {line} in\n{}", run.stdout);
+        }
+    }
+}
