@@ -49,6 +49,27 @@ pub enum Command {
     ///
     /// Exit code 7 when a loss fails.
     Gradcheck(GradcheckArgs),
+    /// Attack models on a dataset and write per-sample and summary CSV reports.
+    ///
+    /// Every model is attacked by every attack at every budget on the first --samples images
+    /// of the split. Only correctly classified images are attacked; targeted attacks run
+    /// once per class other than the label. Every returned image is checked against its
+    /// budget and the value range [-0.5, 0.5] and re-classified by a fresh forward pass of
+    /// the unmodified model; only that verdict is reported.
+    ///
+    /// Writes OUT/samples.csv (one row per model, attack, budget, sample and target),
+    /// OUT/summary.csv (one row per model, attack and budget: accuracies, success rate,
+    /// minimal distortions, sensitivity, queries) and OUT/timings.csv. Columns are
+    /// documented in docs/report-schema.md (`robustaudit schema`). The same command and seed
+    /// give byte-identical samples.csv and summary.csv, whatever the thread count.
+    ///
+    /// Models whose gradient graph cannot be built are attacked through finite
+    /// differences, and summary.csv says so in its `gradients` column.
+    Audit(AuditArgs),
+    /// List the attacks with their parameters and defaults.
+    Attacks,
+    /// Print the report schema (docs/report-schema.md) as markdown.
+    Schema,
 }
 
 /// Arguments of `robustaudit inspect`.
@@ -92,6 +113,68 @@ pub struct GradcheckArgs {
     pub dither: f32,
 }
 
+/// Arguments of `robustaudit audit`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_HELP)]
+pub struct AuditArgs {
+    /// An ONNX model to audit; repeat for several.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<PathBuf>,
+    /// The dataset: mnist, fashion-mnist, digits, cifar10:<dir>, or a .npy batch (without
+    /// labels beside it, each model's own predictions serve as labels).
+    #[arg(long)]
+    pub data: String,
+    /// Which part of the dataset (ignored for .npy): train or test.
+    #[arg(long, default_value = "test")]
+    pub split: Split,
+    /// How many images to audit, from the start of the split.
+    #[arg(long, default_value_t = 100, value_parser = positive_usize)]
+    pub samples: usize,
+    /// Attacks to run, comma-separated: fgsm, bim, pgd, pgd-l2, cw-l2, cw-linf, jsma,
+    /// deepfool (`robustaudit attacks` lists their parameters).
+    #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd")]
+    pub attacks: Vec<String>,
+    /// Radii of the L-infinity attacks (fgsm, bim, pgd), comma-separated, in the input scale
+    /// (images span [-0.5, 0.5], so 0.3 is 30% of the range).
+    #[arg(long, value_delimiter = ',', default_value = "0.3", value_parser = positive_f64)]
+    pub eps: Vec<f64>,
+    /// Radii of the L2 attacks (pgd-l2), comma-separated, in the input scale.
+    #[arg(long = "eps-l2", value_delimiter = ',', default_value = "2", value_parser = positive_f64)]
+    pub eps_l2: Vec<f64>,
+    /// Overrides one attack parameter, as ATTACK.PARAM=VALUE (e.g. pgd.steps=100,
+    /// cw-l2.targets=none); repeat for several.
+    #[arg(long = "attack-param", value_name = "ATTACK.PARAM=VALUE")]
+    pub attack_params: Vec<String>,
+    /// Seed of every random choice; the same seed gives the same samples.csv and
+    /// summary.csv.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The folder the reports go to (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write every returned image as
+    /// OUT/examples/<model index>-<model stem>/<attack>[-<norm>-<budget>].npy, rows in
+    /// samples.csv order, in the input scale.
+    #[arg(long)]
+    pub save_examples: bool,
+    /// The value range LO,HI the models take pixel intensities in (read from a model's
+    /// `input_range` metadata when not given; required for models without it).
+    #[arg(long, value_name = "LO,HI", allow_hyphen_values = true, value_parser = range)]
+    pub input_range: Option<(f32, f32)>,
+    /// Per-channel mean subtracted after mapping to --input-range (one value, or one per
+    /// channel, comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "0"
+    )]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation divided by after subtracting --mean.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub std: Vec<f32>,
+}
+
 /// A whole number of at least 1.
 fn positive_usize(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -105,6 +188,30 @@ fn positive_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("`{s}` is not a positive number")),
+    }
+}
+
+/// A finite number above 0, in f64.
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
+}
+
+/// `LO,HI` with finite `LO < HI`.
+fn range(s: &str) -> Result<(f32, f32), String> {
+    let parsed = s.split_once(',').and_then(|(lo, hi)| {
+        Some((
+            lo.trim().parse::<f32>().ok()?,
+            hi.trim().parse::<f32>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => Ok((lo, hi)),
+        _ => Err(format!(
+            "`{s}` is not a range LO,HI with LO < HI (e.g. 0,1 or -0.5,0.5)"
+        )),
     }
 }
 

@@ -6,10 +6,14 @@
 
 pub mod arch;
 pub mod atomic_file;
+pub mod attacks;
+pub mod audit;
 pub mod data;
 pub mod deps;
 pub mod error;
 pub mod grad;
 pub mod gradcheck;
+pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod report;

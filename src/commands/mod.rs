@@ -1,7 +1,10 @@
 //! One module per subcommand; `run` dispatches.
 
+mod attacks;
+mod audit;
 mod gradcheck;
 mod inspect;
+mod schema;
 
 use robustaudit::error::Result;
 
@@ -12,5 +15,14 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Gradcheck(args) => gradcheck::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Attacks => {
+            attacks::run();
+            Ok(())
+        }
+        Command::Schema => {
+            schema::run();
+            Ok(())
+        }
     }
 }

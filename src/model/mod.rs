@@ -4,6 +4,7 @@
 mod batching;
 mod finite_difference;
 mod gradient_source;
+mod input_transform;
 mod tract_classifier;
 mod tract_differentiable;
 
@@ -12,6 +13,7 @@ pub use finite_difference::{
     central_probe, FiniteDifference, Probe, DEFAULT_BATCH as FD_BATCH, DEFAULT_STEP as FD_STEP,
 };
 pub use gradient_source::GradientSource;
+pub use input_transform::{InputTransform, Transformed};
 pub use tract_classifier::TractClassifier;
 pub use tract_differentiable::TractDifferentiable;
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `robustaudit` binary and of the library on the datasets that
 //! `scripts/setup` installs.
 
+mod audit;
 mod datasets;
 mod gradcheck;
 mod inspect;

@@ -1,0 +1,182 @@
+//! The Carlini-Wagner L-infinity attack (Carlini and Wagner 2017): minimise
+//! `c * max(margin, 0) + sum_j max(|x'_j - x_j| - tau, 0)` over `x' = box(tanh(w))` with
+//! Adam, doubling `c` until the goal is reached with every change within `tau`; then
+//! lower `tau` to the largest change found times `decrease_factor`, warm-started from the
+//! last success, until no success is found or `tau` falls below `min_tau`. The last
+//! success (smallest `tau`) is returned, or the clean image when there was none.
+
+use ndarray::Array3;
+use rand_chacha::ChaCha8Rng;
+
+use super::adam::Adam;
+use super::cw_l2::targets_of;
+use super::losses::margin;
+use super::params::{ParamKind, ParamSpec, Params};
+use super::tanh_box::TanhBox;
+use super::{Attack, BudgetKind, Norm, Oracle, Problem, Targets};
+use crate::error::Result;
+use crate::model::argmax;
+
+/// The parameters of `cw-linf` (Carlini and Wagner's defaults).
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "steps",
+        kind: ParamKind::Count,
+        default: "1000",
+        doc: "Adam steps per (tau, c) pair at most",
+    },
+    ParamSpec {
+        name: "learning_rate",
+        kind: ParamKind::Positive,
+        default: "0.005",
+        doc: "Adam learning rate, in tanh-space units",
+    },
+    ParamSpec {
+        name: "initial_const",
+        kind: ParamKind::Positive,
+        default: "0.00001",
+        doc: "first value of c at every tau",
+    },
+    ParamSpec {
+        name: "largest_const",
+        kind: ParamKind::Positive,
+        default: "20",
+        doc: "c is doubled until it exceeds this",
+    },
+    ParamSpec {
+        name: "decrease_factor",
+        kind: ParamKind::Fraction,
+        default: "0.9",
+        doc: "tau is multiplied by this after each success",
+    },
+    ParamSpec {
+        name: "min_tau",
+        kind: ParamKind::Positive,
+        default: "0.00390625",
+        doc: "stop when tau falls below this (1/256), in the input's value scale",
+    },
+    ParamSpec {
+        name: "targets",
+        kind: ParamKind::Choice(&["all", "none"]),
+        default: "none",
+        doc: "all: one targeted run per class other than the label; none: untargeted",
+    },
+];
+
+/// C&W L-infinity, a minimal-perturbation attack.
+#[derive(Debug, Clone)]
+pub struct CwLinf {
+    steps: usize,
+    learning_rate: f64,
+    initial_const: f64,
+    largest_const: f64,
+    decrease_factor: f64,
+    min_tau: f64,
+    targets: Targets,
+}
+
+impl CwLinf {
+    /// Builds the attack from its resolved parameters.
+    pub fn new(params: &Params) -> Result<Self> {
+        Ok(CwLinf {
+            steps: params.integer("steps")?,
+            learning_rate: params.number("learning_rate")?,
+            initial_const: params.number("initial_const")?,
+            largest_const: params.number("largest_const")?,
+            decrease_factor: params.number("decrease_factor")?,
+            min_tau: params.number("min_tau")?,
+            targets: targets_of(params)?,
+        })
+    }
+
+    /// Adam from `start` on the loss at `tau` and `c`: the first image that reaches the goal
+    /// with every change within `tau`, if any.
+    fn solve(
+        &self,
+        oracle: &mut Oracle,
+        problem: &Problem,
+        tanh_box: &TanhBox,
+        start: &[f64],
+        tau: f64,
+        c: f64,
+    ) -> Result<Option<Array3<f32>>> {
+        let clean = problem.image;
+        let mut w = start.to_vec();
+        let mut adam = Adam::new(w.len(), self.learning_rate);
+        for _ in 0..self.steps {
+            let x = tanh_box.image(&w);
+            let logits = oracle.logits_one(x.view())?;
+            let (gap, seed) = margin(logits.view(), problem.goal);
+            let delta: Vec<f64> = x
+                .iter()
+                .zip(clean.iter())
+                .map(|(&a, &b)| f64::from(a) - f64::from(b))
+                .collect();
+            let within = delta.iter().all(|d| d.abs() <= tau);
+            if gap <= 0.0 && within && problem.goal.reached_by(argmax(logits.iter().copied())) {
+                return Ok(Some(x));
+            }
+            let mut grad_x: Vec<f64> = delta
+                .iter()
+                .map(|&d| if d.abs() > tau { d.signum() } else { 0.0 })
+                .collect();
+            if gap > 0.0 {
+                let (_, margin_grad) = oracle.vjp_one(x.view(), &seed)?;
+                for (g, &m) in grad_x.iter_mut().zip(margin_grad.iter()) {
+                    *g += c * f64::from(m);
+                }
+            }
+            let slope = tanh_box.slope(&w);
+            let grad_w: Vec<f64> = grad_x.iter().zip(&slope).map(|(g, s)| g * s).collect();
+            adam.step(&mut w, &grad_w);
+        }
+        Ok(None)
+    }
+}
+
+impl Attack for CwLinf {
+    fn name(&self) -> &'static str {
+        "cw-linf"
+    }
+
+    fn budget_kind(&self) -> BudgetKind {
+        BudgetKind::Minimal(Norm::Linf)
+    }
+
+    fn targets(&self) -> Targets {
+        self.targets
+    }
+
+    fn run(
+        &self,
+        oracle: &mut Oracle,
+        problem: &Problem,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Array3<f32>> {
+        let tanh_box = TanhBox::new(problem.domain, problem.image);
+        let mut start = tanh_box.to_w(problem.image);
+        let mut tau = f64::from(problem.domain.hi) - f64::from(problem.domain.lo);
+        let mut best = None;
+        while tau >= self.min_tau {
+            let mut c = self.initial_const;
+            let mut found = None;
+            while c <= self.largest_const {
+                found = self.solve(oracle, problem, &tanh_box, &start, tau, c)?;
+                if found.is_some() {
+                    break;
+                }
+                c *= 2.0;
+            }
+            let Some(x) = found else { break };
+            let largest = x
+                .iter()
+                .zip(problem.image.iter())
+                .map(|(&a, &b)| (f64::from(a) - f64::from(b)).abs())
+                .fold(0.0, f64::max);
+            tau = tau.min(largest) * self.decrease_factor;
+            start = tanh_box.to_w(x.view());
+            best = Some(x);
+        }
+        Ok(best.unwrap_or_else(|| problem.image.to_owned()))
+    }
+}

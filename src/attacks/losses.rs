@@ -1,0 +1,92 @@
+//! Losses on one image's logits that an attack minimises to reach its goal, with their
+//! gradients with respect to the logits (the seeds of vector-Jacobian products).
+
+use ndarray::ArrayView1;
+
+use super::Goal;
+use crate::model::argmax;
+
+/// Which loss a gradient attack follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// Cross-entropy of the softmax at temperature 1: raised on the label (untargeted) or
+    /// lowered on the target (targeted).
+    CrossEntropy,
+    /// The Carlini-Wagner logit margin (see [`margin`]).
+    Margin,
+}
+
+impl Loss {
+    /// The choice words of the `loss` parameter.
+    pub const CHOICES: &'static [&'static str] = &["ce", "margin"];
+
+    /// `ce` or `margin`.
+    pub fn from_choice(word: &str) -> Loss {
+        if word == "margin" {
+            Loss::Margin
+        } else {
+            Loss::CrossEntropy
+        }
+    }
+
+    /// The loss to minimise at logits `z` and its gradient with respect to `z`.
+    pub fn eval(self, z: ArrayView1<f32>, goal: Goal) -> (f64, Vec<f32>) {
+        match self {
+            Loss::CrossEntropy => cross_entropy(z, goal),
+            Loss::Margin => margin(z, goal),
+        }
+    }
+}
+
+/// Untargeted: `-CE(z, label)`; targeted: `CE(z, target)`. Computed in f64.
+pub fn cross_entropy(z: ArrayView1<f32>, goal: Goal) -> (f64, Vec<f32>) {
+    let top = z
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+    let exps: Vec<f64> = z.iter().map(|&v| (f64::from(v) - top).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    let log_sum = top + sum.ln();
+    let (class, sign) = match goal {
+        Goal::Untargeted { label } => (label, -1.0),
+        Goal::Targeted { target, .. } => (target, 1.0),
+    };
+    let value = sign * (log_sum - f64::from(z[class]));
+    let grad = exps
+        .iter()
+        .enumerate()
+        .map(|(k, e)| {
+            let onehot = if k == class { 1.0 } else { 0.0 };
+            (sign * (e / sum - onehot)) as f32
+        })
+        .collect();
+    (value, grad)
+}
+
+/// The Carlini-Wagner margin, positive while the goal is not reached:
+/// untargeted `z_label - max_{i != label} z_i`, targeted `max_{i != target} z_i - z_target`.
+pub fn margin(z: ArrayView1<f32>, goal: Goal) -> (f64, Vec<f32>) {
+    let (keep, sign) = match goal {
+        Goal::Untargeted { label } => (label, 1.0f32),
+        Goal::Targeted { target, .. } => (target, -1.0f32),
+    };
+    let other = strongest_other(z, keep);
+    let value = f64::from(sign) * (f64::from(z[keep]) - f64::from(z[other]));
+    let mut grad = vec![0.0; z.len()];
+    grad[keep] = sign;
+    grad[other] = -sign;
+    (value, grad)
+}
+
+/// The highest-scoring class other than `class` (the lower index on ties).
+pub fn strongest_other(z: ArrayView1<f32>, class: usize) -> usize {
+    let other = argmax(
+        z.iter()
+            .enumerate()
+            .map(|(k, &v)| if k == class { f32::NEG_INFINITY } else { v }),
+    );
+    if other == class {
+        usize::from(class == 0)
+    } else {
+        other
+    }
+}

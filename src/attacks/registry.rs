@@ -1,0 +1,104 @@
+//! Every attack by name: what it is, its parameters, and how to build it.
+
+use super::cw_l2::{self, CwL2};
+use super::cw_linf::{self, CwLinf};
+use super::deepfool::{self, DeepFool};
+use super::fgsm::{self, Fgsm};
+use super::jsma::{self, Jsma};
+use super::params::{ParamSpec, Params};
+use super::pgd::{Pgd, BIM_PARAMS, PGD_PARAMS};
+use super::{Attack, Norm};
+use crate::error::{Error, Result};
+
+/// One registered attack.
+#[derive(Debug, Clone, Copy)]
+pub struct AttackInfo {
+    /// The name used on the command line and in reports.
+    pub name: &'static str,
+    /// One line: what it does, its norm and its goals.
+    pub summary: &'static str,
+    /// Its parameters with their defaults.
+    pub params: &'static [ParamSpec],
+    build: fn(&Params) -> Result<Box<dyn Attack>>,
+}
+
+impl AttackInfo {
+    /// The attack with the defaults of its parameters, overridden by `overrides`
+    /// (`(param, value)` pairs; unknown names and bad values are usage errors).
+    pub fn build(&self, overrides: &[(String, String)]) -> Result<(Box<dyn Attack>, Params)> {
+        let params = Params::resolve(self.name, self.params, overrides)?;
+        Ok(((self.build)(&params)?, params))
+    }
+}
+
+const ATTACKS: &[AttackInfo] = &[
+    AttackInfo {
+        name: "fgsm",
+        summary: "fast gradient sign method: one step of eps along the gradient sign (linf, untargeted)",
+        params: fgsm::PARAMS,
+        build: |p| Ok(Box::new(Fgsm::new(p)?)),
+    },
+    AttackInfo {
+        name: "bim",
+        summary: "basic iterative method: pgd from the clean image (linf, untargeted)",
+        params: BIM_PARAMS,
+        build: |p| Ok(Box::new(Pgd::new("bim", Norm::Linf, p)?)),
+    },
+    AttackInfo {
+        name: "pgd",
+        summary: "projected gradient descent with random start and restarts (linf, untargeted)",
+        params: PGD_PARAMS,
+        build: |p| Ok(Box::new(Pgd::new("pgd", Norm::Linf, p)?)),
+    },
+    AttackInfo {
+        name: "pgd-l2",
+        summary: "projected gradient descent with normalised steps, random start and restarts (l2, untargeted)",
+        params: PGD_PARAMS,
+        build: |p| Ok(Box::new(Pgd::new("pgd-l2", Norm::L2, p)?)),
+    },
+    AttackInfo {
+        name: "cw-l2",
+        summary: "carlini-wagner l2: tanh box, adam, binary search on c, early abort (minimal l2)",
+        params: cw_l2::PARAMS,
+        build: |p| Ok(Box::new(CwL2::new(p)?)),
+    },
+    AttackInfo {
+        name: "cw-linf",
+        summary: "carlini-wagner linf: shrinking tau with warm starts, doubling c (minimal linf)",
+        params: cw_linf::PARAMS,
+        build: |p| Ok(Box::new(CwLinf::new(p)?)),
+    },
+    AttackInfo {
+        name: "jsma",
+        summary: "jacobian saliency map: raise feature pairs, at most gamma of the values (l0, every other class)",
+        params: jsma::PARAMS,
+        build: |p| Ok(Box::new(Jsma::new(p)?)),
+    },
+    AttackInfo {
+        name: "deepfool",
+        summary: "deepfool: steps to the nearest linearised boundary (minimal l2, untargeted)",
+        params: deepfool::PARAMS,
+        build: |p| Ok(Box::new(DeepFool::new(p)?)),
+    },
+];
+
+/// Every attack's name, in registry order.
+pub const NAMES: [&str; 8] = [
+    "fgsm", "bim", "pgd", "pgd-l2", "cw-l2", "cw-linf", "jsma", "deepfool",
+];
+
+/// Every registered attack.
+pub fn registry() -> &'static [AttackInfo] {
+    ATTACKS
+}
+
+/// The attack called `name`; an unknown name is a usage error listing the known ones.
+pub fn by_name(name: &str) -> Result<&'static AttackInfo> {
+    ATTACKS
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| Error::Usage {
+            message: format!("unknown attack `{name}`"),
+            hint: Some(format!("the attacks are {}", NAMES.join(", "))),
+        })
+}

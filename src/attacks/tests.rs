@@ -1,0 +1,326 @@
+//! Invariants of every attack on small generated networks: budgets, value range, verified
+//! successes, determinism across thread counts, and the parameter syntax.
+
+use ndarray::{Array3, Array4, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+use crate::audit::{self, AuditModel, AuditReport, ModelInfo, PlannedAttack, Settings};
+use crate::error::Error;
+use crate::metrics::Distortion;
+use crate::model::{Classifier, TractDifferentiable};
+use crate::onnx::{Attr, GraphBuilder};
+
+/// `Flatten`, `Gemm` to 24 units, `Relu`, `Gemm` to 10 logits on `[batch, 1, 8, 8]`.
+fn dense_model(seed: u64) -> TractDifferentiable {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+    let mut b = GraphBuilder::new("dense");
+    b.input("input", &[None, Some(1), Some(8), Some(8)]);
+    b.initializer("w1", &[24, 64], &uniform(24 * 64));
+    b.initializer("b1", &[24], &uniform(24));
+    b.initializer("w2", &[10, 24], &uniform(10 * 24));
+    b.initializer("b2", &[10], &uniform(10));
+    let t = [("transB", Attr::Int(1))];
+    b.node("Flatten", &["input"], &["flat"], &[("axis", Attr::Int(1))]);
+    b.node("Gemm", &["flat", "w1", "b1"], &["z1"], &t);
+    b.node("Relu", &["z1"], &["a1"], &[]);
+    b.node("Gemm", &["a1", "w2", "b2"], &["logits"], &t);
+    b.output("logits", &[None, Some(10)]);
+    let model = b.finish("dense.onnx".into()).expect("valid model");
+    TractDifferentiable::new(model).expect("vjp graph")
+}
+
+/// `n` images with values uniform in `[lo, hi]`.
+fn images(n: usize, lo: f32, hi: f32, seed: u64) -> Array4<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Array4::from_shape_fn((n, 1, 8, 8), |_| rng.gen_range(lo..=hi))
+}
+
+/// Quick settings for every attack, so that the whole registry runs in seconds.
+fn quick(name: &str) -> Vec<(String, String)> {
+    let pairs: &[(&str, &str)] = match name {
+        "pgd" | "pgd-l2" => &[("steps", "10"), ("restarts", "2")],
+        "cw-l2" => &[
+            ("steps", "60"),
+            ("binary_steps", "4"),
+            ("initial_const", "0.1"),
+        ],
+        "cw-linf" => &[("steps", "40"), ("min_tau", "0.05")],
+        _ => &[],
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn planned(names: &[&str]) -> Vec<PlannedAttack> {
+    names
+        .iter()
+        .map(|n| {
+            let (attack, params) = by_name(n)
+                .expect("registered")
+                .build(&quick(n))
+                .expect("valid params");
+            PlannedAttack { attack, params }
+        })
+        .collect()
+}
+
+fn settings(eps_linf: &[f64], eps_l2: &[f64]) -> Settings {
+    Settings {
+        seed: 7,
+        eps_linf: eps_linf.to_vec(),
+        eps_l2: eps_l2.to_vec(),
+        domain: Domain::DATASET,
+        keep_examples: true,
+    }
+}
+
+fn audit_of(
+    model: &TractDifferentiable,
+    x: &Array4<f32>,
+    attacks: &[PlannedAttack],
+    settings: &Settings,
+) -> crate::error::Result<AuditReport> {
+    let models = [AuditModel {
+        info: ModelInfo {
+            name: "dense.onnx".into(),
+            sha256: "0".into(),
+            ..ModelInfo::default()
+        },
+        model,
+    }];
+    audit::run(&models, x.view(), None, attacks, settings, &())
+}
+
+#[test]
+fn every_attack_stays_in_budget_and_range_and_reports_only_verified_successes() {
+    let model = dense_model(1);
+    let x = images(6, -0.5, 0.5, 2);
+    let report = audit_of(
+        &model,
+        &x,
+        &planned(&NAMES),
+        &settings(&[0.05, 0.3], &[1.0]),
+    )
+    .expect("audit");
+    // fgsm, bim, pgd at two radii, pgd-l2 at one, four unbounded or fixed-budget attacks.
+    assert_eq!(report.summaries.len(), 3 * 2 + 1 + 4);
+    for set in &report.examples {
+        let rows: Vec<_> = report
+            .samples
+            .iter()
+            .filter(|r| r.attack == set.attack && r.budget == set.budget)
+            .collect();
+        assert_eq!(rows.len(), set.images.shape()[0]);
+        let again = model.predict(set.images.view()).expect("predict");
+        for ((r, image), prediction) in rows.iter().zip(set.images.axis_iter(Axis(0))).zip(again) {
+            assert!(r.attacked, "labels are the model's predictions");
+            assert_eq!(
+                r.adversarial_prediction, prediction,
+                "{} sample {}",
+                r.attack, r.sample
+            );
+            let reached = match r.target {
+                Some(t) => prediction == t,
+                None => prediction != r.label,
+            };
+            assert_eq!(r.success, reached, "{} sample {}", r.attack, r.sample);
+            assert!(image.iter().all(|v| (-0.5..=0.5).contains(v)));
+            let d = Distortion::between(image, x.index_axis(Axis(0), r.sample));
+            assert_eq!(d, r.distortion);
+            if let Some(budget) = r.budget {
+                assert!(
+                    d.get(r.norm) <= budget,
+                    "{} {:?} over {budget}",
+                    r.attack,
+                    d
+                );
+            }
+        }
+    }
+    let successes = |attack: &str| {
+        report
+            .summaries
+            .iter()
+            .filter(|s| s.attack == attack)
+            .map(|s| s.successes)
+            .sum::<usize>()
+    };
+    for attack in NAMES {
+        assert!(
+            successes(attack) > 0,
+            "{attack} never succeeded on a random network"
+        );
+    }
+}
+
+#[test]
+fn fgsm_moves_every_unclipped_value_by_exactly_eps() {
+    let model = dense_model(3);
+    let x = images(8, -0.3, 0.3, 4);
+    let eps = 0.1;
+    let report =
+        audit_of(&model, &x, &planned(&["fgsm"]), &settings(&[eps], &[1.0])).expect("audit");
+    let adv = &report.examples[0].images;
+    let mut moved = 0;
+    for (a, c) in adv.iter().zip(x.iter()) {
+        let change = (f64::from(*a) - f64::from(*c)).abs();
+        if change > 0.0 {
+            assert!((change - eps).abs() <= 1e-6, "moved by {change}");
+            moved += 1;
+        }
+    }
+    // A dense ReLU network has a non-zero gradient on nearly every input value.
+    assert!(
+        moved > adv.len() * 9 / 10,
+        "only {moved} of {} values moved",
+        adv.len()
+    );
+}
+
+#[test]
+fn jsma_changes_at_most_its_fraction_of_the_values() {
+    let model = dense_model(5);
+    let x = images(4, -0.5, 0.3, 6);
+    let report =
+        audit_of(&model, &x, &planned(&["jsma"]), &settings(&[0.3], &[1.0])).expect("audit");
+    let limit = (0.145f64 * 64.0).floor();
+    assert_eq!(report.summaries[0].budget, Some(limit));
+    assert_eq!(report.samples.len(), 4 * 9, "one run per other class");
+    for r in &report.samples {
+        assert!(
+            r.distortion.l0 <= limit,
+            "{} values changed",
+            r.distortion.l0
+        );
+        assert!(r.relative.l0 <= 0.145);
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let model = dense_model(7);
+    let x = images(5, -0.5, 0.5, 8);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            audit_of(
+                &model,
+                &x,
+                &planned(&["pgd", "pgd-l2", "cw-l2"]),
+                &settings(&[0.1], &[1.0]),
+            )
+            .expect("audit")
+        })
+    };
+    let (mut one, mut three) = (run(1), run(3));
+    for r in one.samples.iter_mut().chain(three.samples.iter_mut()) {
+        r.seconds = 0.0;
+    }
+    for s in one.summaries.iter_mut().chain(three.summaries.iter_mut()) {
+        s.wall_seconds = 0.0;
+    }
+    assert_eq!(one, three);
+}
+
+/// An attack that ignores its budget.
+struct Overreaching;
+
+impl Attack for Overreaching {
+    fn name(&self) -> &'static str {
+        "overreaching"
+    }
+    fn budget_kind(&self) -> BudgetKind {
+        BudgetKind::Radius(Norm::Linf)
+    }
+    fn targets(&self) -> Targets {
+        Targets::Untargeted
+    }
+    fn run(
+        &self,
+        _oracle: &mut Oracle,
+        problem: &Problem,
+        _rng: &mut ChaCha8Rng,
+    ) -> crate::error::Result<Array3<f32>> {
+        let eps = problem.budget.unwrap_or(0.0) as f32;
+        Ok(problem.image.mapv(|v| (v + 1.5 * eps).min(0.5)))
+    }
+}
+
+#[test]
+fn an_example_outside_its_budget_is_an_internal_error_not_a_result() {
+    let model = dense_model(9);
+    let x = images(2, -0.4, 0.4, 10);
+    let attacks = [PlannedAttack {
+        attack: Box::new(Overreaching),
+        params: Params::resolve("overreaching", &[], &[]).expect("no params"),
+    }];
+    let err = audit_of(&model, &x, &attacks, &settings(&[0.1], &[1.0])).expect_err("refused");
+    assert!(matches!(err, Error::Internal { .. }), "{err}");
+    assert!(err.to_string().contains("linf distortion"), "{err}");
+}
+
+#[test]
+fn projections_hold_exactly_in_f64_for_awkward_radii() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for _ in 0..200 {
+        let clean = Array3::from_shape_fn((1, 4, 4), |_| rng.gen_range(-0.5f32..=0.5));
+        let eps: f64 = rng.gen_range(1e-4..0.7);
+        let mut c = clean.mapv(|v| v + rng.gen_range(-1.0f32..1.0));
+        project_linf(c.view_mut(), clean.view(), eps, Domain::DATASET);
+        let d = Distortion::between(c.view(), clean.view());
+        assert!(d.linf <= eps, "{} > {eps}", d.linf);
+        assert!(c.iter().all(|v| (-0.5..=0.5).contains(v)));
+        let mut c = clean.mapv(|v| v + rng.gen_range(-1.0f32..1.0));
+        project_l2(c.view_mut(), clean.view(), eps, Domain::DATASET);
+        let d = Distortion::between(c.view(), clean.view());
+        assert!(d.l2 <= eps, "{} > {eps}", d.l2);
+        assert!(c.iter().all(|v| (-0.5..=0.5).contains(v)));
+    }
+}
+
+#[test]
+fn parameters_resolve_defaults_and_refuse_unknown_names_and_bad_values() {
+    for info in registry() {
+        let (attack, params) = info.build(&[]).expect("defaults parse");
+        assert_eq!(attack.name(), info.name);
+        assert_eq!(
+            params
+                .describe()
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .count(),
+            info.params.len()
+        );
+    }
+    let pgd = by_name("pgd").expect("pgd");
+    let (_, params) = pgd
+        .build(&[("steps".into(), "7".into())])
+        .expect("override");
+    assert_eq!(params.integer("steps").expect("steps"), 7);
+    for (name, value) in [
+        ("stepz", "7"),
+        ("steps", "0"),
+        ("steps", "x"),
+        ("loss", "mse"),
+    ] {
+        let err = pgd
+            .build(&[(name.into(), value.into())])
+            .err()
+            .expect("refused");
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
+    }
+    let err = by_name("zoo").expect_err("unknown");
+    assert!(err.hint().expect("hint").contains("cw-l2"));
+    assert_eq!(NAMES.len(), registry().len());
+    for (name, info) in NAMES.iter().zip(registry()) {
+        assert_eq!(*name, info.name);
+    }
+}

@@ -1,0 +1,272 @@
+//! `robustaudit audit`: attack models on a dataset and write the reports.
+
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use robustaudit::attacks::{by_name, Domain};
+use robustaudit::audit::{self, AuditModel, ModelInfo, PlannedAttack, Progress, Settings};
+use robustaudit::data::load;
+use robustaudit::error::{Error, Result};
+use robustaudit::model::{GradientSource, InputTransform, Transformed};
+use robustaudit::onnx::{OnnxError, OnnxModel};
+use robustaudit::report::write_report;
+use sha2::{Digest, Sha256};
+
+use crate::cli::AuditArgs;
+
+/// Resolves the attacks and models, runs the audit with a progress bar on stderr, writes
+/// the reports and prints one line per summary row.
+pub fn run(args: &AuditArgs) -> Result<()> {
+    let attacks = planned_attacks(&args.attacks, &args.attack_params)?;
+    let data = load(&args.data, args.split)?.subset(args.samples);
+    let (dc, dh, dw) = data.sample_shape();
+    let mut sources = Vec::with_capacity(args.models.len());
+    for path in &args.models {
+        let onnx = OnnxModel::open(path)?;
+        let source = GradientSource::open(path)?;
+        let [c, h, w] = source.model().input_chw();
+        if (dc, dh, dw) != (c, h, w) {
+            return Err(Error::Usage {
+                message: format!(
+                    "{} holds images of {dc}x{dh}x{dw}, but {} takes {c}x{h}x{w}",
+                    data.name,
+                    path.display()
+                ),
+                hint: Some("audit the model with the dataset it was made for".into()),
+            });
+        }
+        if let Some(labels) = &data.labels {
+            let classes = source.model().classes();
+            if let Some(bad) = labels.iter().find(|&&l| l >= classes) {
+                return Err(Error::Usage {
+                    message: format!(
+                        "{} has label {bad}, but {} has {classes} classes",
+                        data.name,
+                        path.display()
+                    ),
+                    hint: None,
+                });
+            }
+        }
+        let transform = input_transform(path, &onnx, args, c)?;
+        let info = model_info(path, &onnx, &source, &transform)?;
+        sources.push((source, transform, info));
+    }
+    let transformed: Vec<Transformed> = sources
+        .iter()
+        .map(|(source, transform, _)| Transformed::new(source.model(), transform.clone()))
+        .collect();
+    let models: Vec<AuditModel> = sources
+        .iter()
+        .zip(&transformed)
+        .map(|((_, _, info), model)| AuditModel {
+            info: info.clone(),
+            model,
+        })
+        .collect();
+    let settings = Settings {
+        seed: args.seed,
+        eps_linf: args.eps.clone(),
+        eps_l2: args.eps_l2.clone(),
+        domain: Domain::DATASET,
+        keep_examples: args.save_examples,
+    };
+    let bar = Bar::new();
+    let report = audit::run(
+        &models,
+        data.images.view(),
+        data.labels.as_deref(),
+        &attacks,
+        &settings,
+        &bar,
+    );
+    bar.0.finish_and_clear();
+    let report = report?;
+    let files = write_report(&args.out, &report)?;
+
+    println!(
+        "audit of {} model(s) on {} images of {}, seed {}",
+        models.len(),
+        data.len(),
+        data.name,
+        args.seed
+    );
+    println!(
+        "{:<28} {:<9} {:<12} {:>9} {:>9} {:>9} {:>12}",
+        "model", "attack", "budget", "clean", "adv acc", "success", "mean min"
+    );
+    for s in &report.summaries {
+        let budget = s
+            .budget
+            .map_or_else(|| "minimal".to_string(), |b| format!("{} {b}", s.norm));
+        let rate = s
+            .success_rate()
+            .map_or_else(|| "-".to_string(), |r| format!("{:.4}", r));
+        let distortion = s.mean_minimal.map_or_else(
+            || "-".to_string(),
+            |d| format!("{:.4} {}", d.get(s.norm), s.norm),
+        );
+        println!(
+            "{:<28} {:<9} {:<12} {:>9.4} {:>9.4} {:>9} {:>12}",
+            s.model.name,
+            s.attack,
+            budget,
+            s.clean_accuracy(),
+            s.adversarial_accuracy(),
+            rate,
+            distortion
+        );
+    }
+    println!(
+        "wrote {}, {}, {}",
+        files.samples.display(),
+        files.summary.display(),
+        files.timings.display()
+    );
+    if !files.examples.is_empty() {
+        println!(
+            "wrote {} example batches under {}",
+            files.examples.len(),
+            args.out.join("examples").display()
+        );
+    }
+    Ok(())
+}
+
+/// The attacks of `--attacks`, built with the `--attack-param` overrides that name them.
+fn planned_attacks(names: &[String], overrides: &[String]) -> Result<Vec<PlannedAttack>> {
+    let mut parsed = Vec::with_capacity(overrides.len());
+    for text in overrides {
+        let bad = || Error::Usage {
+            message: format!("--attack-param `{text}` is not ATTACK.PARAM=VALUE"),
+            hint: Some("for example --attack-param pgd.steps=100".into()),
+        };
+        let (key, value) = text.split_once('=').ok_or_else(bad)?;
+        let (attack, param) = key.split_once('.').ok_or_else(bad)?;
+        by_name(attack)?;
+        if !names.iter().any(|n| n == attack) {
+            return Err(Error::Usage {
+                message: format!("--attack-param `{text}` sets a parameter of {attack}, which is not among --attacks"),
+                hint: Some(format!("add {attack} to --attacks")),
+            });
+        }
+        parsed.push((attack, param.to_string(), value.to_string()));
+    }
+    let mut planned = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(Error::Usage {
+                message: format!("attack {name} is listed twice in --attacks"),
+                hint: None,
+            });
+        }
+        let info = by_name(name)?;
+        let mine: Vec<(String, String)> = parsed
+            .iter()
+            .filter(|(a, ..)| a == name)
+            .map(|(_, p, v)| (p.clone(), v.clone()))
+            .collect();
+        let (attack, params) = info.build(&mine)?;
+        planned.push(PlannedAttack { attack, params });
+    }
+    Ok(planned)
+}
+
+/// The map from the dataset's scale to the model's: `--input-range` when given, else the
+/// model's `input_range` metadata.
+fn input_transform(
+    path: &Path,
+    onnx: &OnnxModel,
+    args: &AuditArgs,
+    channels: usize,
+) -> Result<InputTransform> {
+    let hint = Some("pass --input-range LO,HI (and --mean/--std if the model normalises)".into());
+    let range = match (args.input_range, onnx.metadata_value("input_range")) {
+        (Some(range), _) => range,
+        (None, Some(text)) => parse_range(text).ok_or_else(|| Error::Usage {
+            message: format!(
+                "{} records input_range `{text}`, which is not LO,HI",
+                path.display()
+            ),
+            hint: hint.clone(),
+        })?,
+        (None, None) => {
+            return Err(Error::Usage {
+                message: format!("{} does not record its input range", path.display()),
+                hint,
+            })
+        }
+    };
+    InputTransform::new(range, &args.mean, &args.std, channels)
+}
+
+fn parse_range(text: &str) -> Option<(f32, f32)> {
+    let (lo, hi) = text.split_once(',')?;
+    let (lo, hi) = (
+        lo.trim().parse::<f32>().ok()?,
+        hi.trim().parse::<f32>().ok()?,
+    );
+    (lo.is_finite() && hi.is_finite() && lo < hi).then_some((lo, hi))
+}
+
+fn model_info(
+    path: &Path,
+    onnx: &OnnxModel,
+    source: &GradientSource,
+    transform: &InputTransform,
+) -> Result<ModelInfo> {
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let sha256: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let meta = |key: &str| onnx.metadata_value(key).unwrap_or_default().to_string();
+    let (gradients, gradients_reason) = match source {
+        GradientSource::Exact(_) => ("exact".to_string(), String::new()),
+        GradientSource::FiniteDifference { reason, .. } => {
+            ("finite-differences".to_string(), reason.clone())
+        }
+    };
+    Ok(ModelInfo {
+        name: path.display().to_string(),
+        sha256,
+        role: meta("role"),
+        hop: meta("hop"),
+        temperature: meta("temperature"),
+        gradients,
+        gradients_reason,
+        input: transform.describe(),
+    })
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = ProgressBar::new(0);
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg:30} {bar:40} {pos}/{len} attack runs ({eta} left)")
+        {
+            bar.set_style(style);
+        }
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+
+    fn stage(&self, text: &str) {
+        self.0.set_message(text.to_string());
+    }
+
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+}

@@ -1,0 +1,136 @@
+//! Writing an audit's files into its output folder, each one atomically.
+
+use std::path::{Path, PathBuf};
+
+use ndarray_npy::WriteNpyExt;
+
+use super::schema::{Column, TimingRow, SAMPLE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS};
+use crate::audit::AuditReport;
+use crate::error::{Error, Result};
+
+/// The files an audit wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportFiles {
+    /// `samples.csv`.
+    pub samples: PathBuf,
+    /// `summary.csv`.
+    pub summary: PathBuf,
+    /// `timings.csv`.
+    pub timings: PathBuf,
+    /// One `.npy` batch per (model, attack, budget) of kept examples.
+    pub examples: Vec<PathBuf>,
+}
+
+/// Writes `samples.csv`, `summary.csv`, `timings.csv` and, for kept examples,
+/// `examples/<model>/<attack>[-<norm>-<budget>].npy` into `dir`.
+pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
+    let samples = dir.join("samples.csv");
+    write(
+        &samples,
+        &csv_bytes(SAMPLE_COLUMNS, &report.samples, &samples)?,
+    )?;
+    let summary = dir.join("summary.csv");
+    write(
+        &summary,
+        &csv_bytes(SUMMARY_COLUMNS, &report.summaries, &summary)?,
+    )?;
+    let timings = dir.join("timings.csv");
+    let mut rows: Vec<TimingRow> = report
+        .samples
+        .iter()
+        .map(|r| TimingRow {
+            scope: "run",
+            model: r.model.clone(),
+            attack: r.attack,
+            norm: r.norm,
+            budget: r.budget,
+            sample: Some(r.sample),
+            target: r.target,
+            seconds: r.seconds,
+        })
+        .collect();
+    rows.extend(report.summaries.iter().map(|s| TimingRow {
+        scope: "total",
+        model: s.model.name.clone(),
+        attack: s.attack,
+        norm: s.norm,
+        budget: s.budget,
+        sample: None,
+        target: None,
+        seconds: s.wall_seconds,
+    }));
+    write(&timings, &csv_bytes(TIMING_COLUMNS, &rows, &timings)?)?;
+    let mut examples = Vec::new();
+    for set in &report.examples {
+        let index = report
+            .models
+            .iter()
+            .position(|m| m.name == set.model)
+            .unwrap_or(0);
+        let stem = Path::new(&set.model)
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+        let name = match set.budget {
+            Some(b) => format!("{}-{}-{b}.npy", set.attack, set.norm),
+            None => format!("{}.npy", set.attack),
+        };
+        let path = dir
+            .join("examples")
+            .join(format!("{index}-{}", safe(&stem)))
+            .join(name);
+        let mut bytes = Vec::new();
+        set.images
+            .as_standard_layout()
+            .write_npy(&mut bytes)
+            .map_err(|e| Error::Internal {
+                message: format!("encoding {} failed: {e}", path.display()),
+            })?;
+        write(&path, &bytes)?;
+        examples.push(path);
+    }
+    Ok(ReportFiles {
+        samples,
+        summary,
+        timings,
+        examples,
+    })
+}
+
+/// The header and rows of one file, CSV-encoded.
+fn csv_bytes<R>(columns: &[Column<R>], rows: &[R], path: &Path) -> Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| Error::Internal {
+        message: format!("encoding {} failed: {e}", path.display()),
+    };
+    writer
+        .write_record(columns.iter().map(|c| c.name))
+        .map_err(fail)?;
+    for row in rows {
+        writer
+            .write_record(columns.iter().map(|c| (c.value)(row)))
+            .map_err(fail)?;
+    }
+    writer.into_inner().map_err(|e| Error::Internal {
+        message: format!("encoding {} failed: {e}", path.display()),
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::atomic_file::write(path, bytes).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `name` with every character other than letters, digits, `-`, `_` and `.` replaced.
+fn safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

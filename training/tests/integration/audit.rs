@@ -1,0 +1,245 @@
+//! The auditor's attacks against a digits network trained by the real trainer: what each
+//! attack must achieve on an undistilled model, and the invariants every attack keeps.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ndarray::{s, Array4, Axis};
+use robustaudit::attacks::{by_name, Domain, NAMES};
+use robustaudit::audit::{self, AuditModel, AuditReport, ModelInfo, PlannedAttack, Settings};
+use robustaudit::data::{load, Split};
+use robustaudit::model::TractDifferentiable;
+
+use super::{arch_path, train};
+
+/// The digits network (`digits-small`, 12 epochs of the trainer), trained once per test
+/// binary.
+fn trained() -> &'static TractDifferentiable {
+    static MODEL: OnceLock<(tempfile::TempDir, TractDifferentiable)> = OnceLock::new();
+    &MODEL
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let out = dir.path().to_str().expect("utf-8").to_string();
+            let arch = arch_path("digits-small");
+            let (code, _, stderr) = train(&[
+                "train",
+                "--arch",
+                arch.to_str().expect("utf-8"),
+                "--data",
+                "digits",
+                "--epochs",
+                "12",
+                "--batch",
+                "32",
+                "--lr",
+                "0.1",
+                "--threads",
+                "1",
+                "--out",
+                &out,
+            ]);
+            assert_eq!(code, 0, "{stderr}");
+            let path: PathBuf = dir.path().join("teacher-T1.onnx");
+            let model = TractDifferentiable::open(&path).expect("trained model");
+            (dir, model)
+        })
+        .1
+}
+
+/// The first `n` test digits and their labels.
+fn digits(n: usize) -> (Array4<f32>, Vec<usize>) {
+    let data = load("digits", Split::Test).expect("digits");
+    let labels = data.labels.expect("labelled")[..n].to_vec();
+    (data.images.slice(s![..n, .., .., ..]).to_owned(), labels)
+}
+
+/// Audits the trained network with `attacks` (name and parameter overrides).
+fn audit_trained(
+    n: usize,
+    attacks: &[(&str, &[(&str, &str)])],
+    eps_linf: &[f64],
+    eps_l2: &[f64],
+) -> (AuditReport, Array4<f32>) {
+    let (images, labels) = digits(n);
+    let planned: Vec<PlannedAttack> = attacks
+        .iter()
+        .map(|(name, overrides)| {
+            let overrides: Vec<(String, String)> = overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let (attack, params) = by_name(name)
+                .expect("registered")
+                .build(&overrides)
+                .expect("valid params");
+            PlannedAttack { attack, params }
+        })
+        .collect();
+    let models = [AuditModel {
+        info: ModelInfo {
+            name: "digits-small".into(),
+            sha256: "trained".into(),
+            ..ModelInfo::default()
+        },
+        model: trained(),
+    }];
+    let settings = Settings {
+        seed: 0,
+        eps_linf: eps_linf.to_vec(),
+        eps_l2: eps_l2.to_vec(),
+        domain: Domain::DATASET,
+        keep_examples: true,
+    };
+    let report = audit::run(
+        &models,
+        images.view(),
+        Some(&labels),
+        &planned,
+        &settings,
+        &(),
+    )
+    .expect("audit");
+    (report, images)
+}
+
+#[test]
+fn pgd_at_linf_0_3_drives_the_undistilled_network_to_near_zero_accuracy() {
+    let (report, _) = audit_trained(100, &[("fgsm", &[]), ("pgd", &[])], &[0.3], &[]);
+    let [fgsm, pgd] = &report.summaries[..] else {
+        panic!("two summaries")
+    };
+    assert!(
+        pgd.clean_accuracy() >= 0.9,
+        "clean {}",
+        pgd.clean_accuracy()
+    );
+    assert!(
+        pgd.adversarial_accuracy() <= 0.02,
+        "pgd leaves accuracy {}",
+        pgd.adversarial_accuracy()
+    );
+    assert!(pgd.adversarial_accuracy() <= fgsm.adversarial_accuracy());
+}
+
+#[test]
+fn fgsm_moves_every_value_by_exactly_eps_unless_clipped() {
+    let eps = 0.2;
+    let (report, images) = audit_trained(30, &[("fgsm", &[])], &[eps], &[]);
+    let adversarial = &report.examples[0].images;
+    let mut exact = 0;
+    for (r, adv) in report.samples.iter().zip(adversarial.axis_iter(Axis(0))) {
+        if !r.attacked {
+            continue;
+        }
+        let clean = images.index_axis(Axis(0), r.sample);
+        for (&a, &c) in adv.iter().zip(clean.iter()) {
+            let change = (f64::from(a) - f64::from(c)).abs();
+            let clipped = a == -0.5 || a == 0.5;
+            if change > 0.0 && !clipped {
+                assert!((change - eps).abs() <= 1e-6, "moved by {change}");
+                exact += 1;
+            }
+        }
+    }
+    assert!(exact > 0, "no value moved: the test checks nothing");
+}
+
+#[test]
+fn cw_l2_evades_every_image_and_reaches_nearly_every_target_closer_than_deepfool() {
+    let (report, _) = audit_trained(3, &[("cw-l2", &[]), ("deepfool", &[])], &[], &[]);
+    let [cw, deepfool] = &report.summaries[..] else {
+        panic!("two summaries")
+    };
+    assert_eq!(cw.runs, 9 * cw.correct, "targeted at every other class");
+    assert_eq!(cw.evaded, cw.correct, "an image resisted every target");
+    // Targets that need background pixels lit are the hard ones: a value at the range's
+    // edge sits deep in the tanh's saturation, and early abort can stop before it moves.
+    let rate = cw.success_rate().expect("attacked");
+    assert!(rate >= 0.9, "cw-l2 success rate {rate}");
+    let cw_l2 = cw.mean_minimal.expect("successes").l2;
+    let deepfool_l2 = deepfool.mean_minimal.expect("successes").l2;
+    assert!(
+        cw_l2 <= deepfool_l2,
+        "cw-l2 mean minimal l2 {cw_l2} above deepfool's {deepfool_l2}"
+    );
+}
+
+#[test]
+fn deepfool_needs_less_l2_than_pgd_l2_on_most_images() {
+    let grid = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0];
+    let (report, _) = audit_trained(30, &[("deepfool", &[]), ("pgd-l2", &[])], &[], &grid);
+    let smallest = |attack: &str, sample: usize| {
+        report
+            .samples
+            .iter()
+            .filter(|r| r.attack == attack && r.sample == sample && r.success)
+            .map(|r| r.distortion.l2)
+            .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.min(d))))
+    };
+    let (mut compared, mut smaller) = (0, 0);
+    for sample in 0..30 {
+        if let (Some(d), Some(p)) = (smallest("deepfool", sample), smallest("pgd-l2", sample)) {
+            compared += 1;
+            smaller += usize::from(d < p);
+        }
+    }
+    assert!(compared >= 25, "only {compared} images evaded both attacks");
+    assert!(
+        2 * smaller > compared,
+        "deepfool below pgd-l2 on {smaller} of {compared} images"
+    );
+}
+
+#[test]
+fn jsma_changes_at_most_14_5_percent_of_the_values() {
+    let (report, _) = audit_trained(10, &[("jsma", &[])], &[], &[]);
+    let budget = (0.145f64 * 64.0).floor();
+    assert_eq!(report.summaries[0].budget, Some(budget));
+    assert!(report.summaries[0].successes > 0, "jsma never succeeded");
+    for r in &report.samples {
+        assert!(
+            r.distortion.l0 <= budget,
+            "{} values changed",
+            r.distortion.l0
+        );
+        assert!(r.relative.l0 <= 0.145);
+    }
+}
+
+#[test]
+fn every_attack_keeps_its_invariants_on_the_trained_network() {
+    let quick: &[(&str, &str)] = &[("steps", "50")];
+    let attacks: Vec<(&str, &[(&str, &str)])> = NAMES
+        .iter()
+        .map(|&n| {
+            let overrides: &[(&str, &str)] = if n.starts_with("cw") { quick } else { &[] };
+            (n, overrides)
+        })
+        .collect();
+    let (report, images) = audit_trained(8, &attacks, &[0.1], &[1.0]);
+    for set in &report.examples {
+        let rows: Vec<_> = report
+            .samples
+            .iter()
+            .filter(|r| r.attack == set.attack && r.budget == set.budget)
+            .collect();
+        assert_eq!(rows.len(), set.images.shape()[0]);
+        let verdicts =
+            robustaudit::model::Classifier::predict(trained(), set.images.view()).expect("forward");
+        for ((r, adv), verdict) in rows.iter().zip(set.images.axis_iter(Axis(0))).zip(verdicts) {
+            assert_eq!(r.adversarial_prediction, verdict);
+            assert!(adv.iter().all(|v| (-0.5..=0.5).contains(v)));
+            if let Some(budget) = r.budget {
+                assert!(
+                    r.distortion.get(r.norm) <= budget,
+                    "{} over budget",
+                    r.attack
+                );
+            }
+            if !r.attacked {
+                let clean = images.index_axis(Axis(0), r.sample);
+                assert_eq!(adv, clean, "a misclassified image was changed");
+            }
+        }
+    }
+}
