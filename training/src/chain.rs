@@ -188,14 +188,7 @@ pub fn run(
             None => None,
         };
         let hop = network.lineage.len() - 1;
-        let net_name = network.lineage.last().cloned().unwrap_or_default();
-        let spec = config
-            .networks
-            .get(&net_name)
-            .cloned()
-            .ok_or_else(|| Error::Internal {
-                message: format!("network '{net_name}' vanished from the configuration"),
-            })?;
+        let spec = spec_of(config, network)?.clone();
         let loss = match (&parent, config.lambda) {
             (None, _) => Loss::HardLabels,
             (Some(_), lambda) if lambda > 0.0 => Loss::Distillation { lambda },
@@ -235,15 +228,20 @@ pub fn run(
 fn planned_specs(config: &ChainConfig, planned: &[PlannedNetwork]) -> Result<Vec<ArchSpec>> {
     let mut specs: Vec<ArchSpec> = Vec::new();
     for network in planned {
-        let name = network.lineage.last().map_or("", String::as_str);
-        let spec = config.networks.get(name).ok_or_else(|| Error::Internal {
-            message: format!("network '{name}' vanished from the configuration"),
-        })?;
+        let spec = spec_of(config, network)?;
         if !specs.iter().any(|s| s.name == spec.name) {
             specs.push(spec.clone());
         }
     }
     Ok(specs)
+}
+
+/// The architecture of a planned network (its last hop's entry in `[networks]`).
+fn spec_of<'a>(config: &'a ChainConfig, network: &PlannedNetwork) -> Result<&'a ArchSpec> {
+    let name = network.lineage.last().map_or("", String::as_str);
+    Ok(config.networks.get(name).ok_or_else(|| Error::Internal {
+        message: format!("network '{name}' vanished from the configuration"),
+    })?)
 }
 
 /// The manifest row of a trained job.
