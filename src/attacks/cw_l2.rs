@@ -13,7 +13,7 @@ use super::adam::Adam;
 use super::losses::margin;
 use super::params::{ParamKind, ParamSpec, Params};
 use super::tanh_box::TanhBox;
-use super::{Attack, BudgetKind, Norm, Oracle, Problem, Targets};
+use super::{Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -114,6 +114,10 @@ impl Attack for CwL2 {
 
     fn targets(&self) -> Targets {
         self.targets
+    }
+
+    fn signal(&self) -> Signal {
+        Signal::Gradient(Output::Logits)
     }
 
     fn run(

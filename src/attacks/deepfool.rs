@@ -8,7 +8,7 @@ use ndarray::{Array2, Array3, Axis};
 use rand_chacha::ChaCha8Rng;
 
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{clip_to_range, Attack, BudgetKind, Norm, Oracle, Problem, Targets};
+use super::{clip_to_range, Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -56,6 +56,10 @@ impl Attack for DeepFool {
 
     fn targets(&self) -> Targets {
         Targets::Untargeted
+    }
+
+    fn signal(&self) -> Signal {
+        Signal::Gradient(Output::Logits)
     }
 
     fn run(

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Targets};
+use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
 use crate::error::{Error, Result};
 
 /// The parameters of `fgsm`.
@@ -43,6 +43,10 @@ impl Attack for Fgsm {
 
     fn targets(&self) -> Targets {
         Targets::Untargeted
+    }
+
+    fn signal(&self) -> Signal {
+        Signal::Gradient(self.loss.output())
     }
 
     fn run(

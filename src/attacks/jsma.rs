@@ -12,7 +12,7 @@ use ndarray::{Array2, Array3, Axis};
 use rand_chacha::ChaCha8Rng;
 
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{Attack, BudgetKind, Oracle, Problem, Targets};
+use super::{Attack, BudgetKind, Oracle, Output, Problem, Signal, Targets};
 use crate::error::{Error, Result};
 use crate::model::argmax;
 
@@ -60,6 +60,10 @@ impl Attack for Jsma {
 
     fn targets(&self) -> Targets {
         Targets::All
+    }
+
+    fn signal(&self) -> Signal {
+        Signal::Gradient(Output::Logits)
     }
 
     fn run(

@@ -3,7 +3,7 @@
 
 use ndarray::ArrayView1;
 
-use super::Goal;
+use super::{Goal, Output};
 use crate::model::argmax;
 
 /// Which loss a gradient attack follows.
@@ -26,6 +26,14 @@ impl Loss {
             Loss::Margin
         } else {
             Loss::CrossEntropy
+        }
+    }
+
+    /// The output the loss is computed on.
+    pub fn output(self) -> Output {
+        match self {
+            Loss::CrossEntropy => Output::Probabilities,
+            Loss::Margin => Output::Logits,
         }
     }
 

@@ -76,6 +76,52 @@ pub enum BudgetKind {
     Minimal(Norm),
 }
 
+/// Which output of the model an attack reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Output {
+    /// The pre-softmax logits.
+    Logits,
+    /// The softmax probabilities at temperature 1 (a loss on them, such as cross-entropy).
+    Probabilities,
+}
+
+/// What an attack learns from the model; the gradient-masking diagnosis compares attacks
+/// that learn different things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Input gradients of a loss on this output (vector-Jacobian products).
+    Gradient(Output),
+    /// Values of a loss on this output, from forward passes only.
+    Scores(Output),
+    /// Only the predicted class.
+    Decision,
+}
+
+impl Signal {
+    /// `gradient-logits`, `gradient-probabilities`, `scores-logits`,
+    /// `scores-probabilities` or `decision`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Gradient(Output::Logits) => "gradient-logits",
+            Signal::Gradient(Output::Probabilities) => "gradient-probabilities",
+            Signal::Scores(Output::Logits) => "scores-logits",
+            Signal::Scores(Output::Probabilities) => "scores-probabilities",
+            Signal::Decision => "decision",
+        }
+    }
+
+    /// Whether the attack follows input gradients.
+    pub fn uses_gradients(self) -> bool {
+        matches!(self, Signal::Gradient(_))
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What an attack is asked to reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Goal {
@@ -178,6 +224,9 @@ pub trait Attack: Send + Sync {
 
     /// Which goals it pursues per image.
     fn targets(&self) -> Targets;
+
+    /// What it learns from the model.
+    fn signal(&self) -> Signal;
 
     /// Its best candidate for `problem`: an image of the same shape, which the caller
     /// verifies. Attacks keep their candidate within `problem.budget` and

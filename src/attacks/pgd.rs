@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use super::fgsm::radius;
 use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{project_l2, project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Targets};
+use super::{project_l2, project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -153,6 +153,10 @@ impl Attack for Pgd {
 
     fn targets(&self) -> Targets {
         Targets::Untargeted
+    }
+
+    fn signal(&self) -> Signal {
+        Signal::Gradient(self.loss.output())
     }
 
     fn run(

@@ -243,6 +243,10 @@ impl Attack for Overreaching {
     fn targets(&self) -> Targets {
         Targets::Untargeted
     }
+
+    fn signal(&self) -> Signal {
+        Signal::Gradient(Output::Logits)
+    }
     fn run(
         &self,
         _oracle: &mut Oracle,
