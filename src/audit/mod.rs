@@ -5,14 +5,18 @@
 //! one record with `attacked = false`, counts against adversarial accuracy and is left out
 //! of success rates. A targeted attack makes one run per class other than the label.
 //!
+//! Each model then gets a gradient-masking diagnosis ([`conclude`]).
+//!
 //! Runs go in parallel over (sample, target) with rayon; each takes its random stream from
 //! [`RunKey`], and the model splits batches into chunks of a fixed size, so records do not
 //! depend on the thread count. Only the `seconds` of records vary between identical runs.
 
+mod diagnosis;
 mod invariants;
 mod records;
 mod seeds;
 
+pub use diagnosis::{conclude, verdict, Check, Finding, Outcome, Verdict};
 pub use invariants::check;
 pub use records::{AuditReport, Examples, ModelInfo, SampleRecord, SummaryRecord};
 pub use seeds::RunKey;
@@ -171,6 +175,7 @@ pub fn run(
         }
         report.models.push(m.info.clone());
     }
+    conclude(&mut report);
     Ok(report)
 }
 
@@ -307,3 +312,6 @@ fn attack_all(
     }
     Ok((records, candidates))
 }
+
+#[cfg(test)]
+mod tests;

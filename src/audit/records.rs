@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use ndarray::Array4;
 
-use crate::attacks::{Attack, Norm, Params, Queries};
+use super::diagnosis::{Finding, Verdict};
+use crate::attacks::{Attack, Norm, Params, Queries, Signal};
 use crate::metrics::{mean, median, Distortion, Sensitivity};
 
 /// A model as the report names it.
@@ -72,6 +73,8 @@ pub struct SummaryRecord {
     pub attack: &'static str,
     /// The attack's parameters, `name=value` separated by spaces.
     pub params: String,
+    /// What the attack learns from the model.
+    pub signal: Signal,
     /// The norm of the attack's budget.
     pub norm: Norm,
     /// The budget, `None` for minimal-perturbation attacks.
@@ -102,6 +105,8 @@ pub struct SummaryRecord {
     pub queries: Queries,
     /// Wall-clock seconds of the whole (model, attack, budget) (varies between runs).
     pub wall_seconds: f64,
+    /// The model's gradient-masking verdict (see [`super::conclude`]).
+    pub masking_verdict: Verdict,
 }
 
 impl SummaryRecord {
@@ -159,6 +164,7 @@ impl SummaryRecord {
             model: model.clone(),
             attack: attack.name(),
             params: params.describe(),
+            signal: attack.signal(),
             norm: super::norm_of(attack.budget_kind()),
             budget,
             samples: labels.len(),
@@ -174,6 +180,7 @@ impl SummaryRecord {
             sensitivity,
             queries,
             wall_seconds,
+            masking_verdict: Verdict::default(),
         }
     }
 
@@ -238,6 +245,8 @@ pub struct AuditReport {
     pub samples: Vec<SampleRecord>,
     /// One summary per (model, attack, budget), in the same order.
     pub summaries: Vec<SummaryRecord>,
+    /// The gradient-masking checks, by model.
+    pub diagnosis: Vec<Finding>,
     /// The candidates, when kept.
     pub examples: Vec<Examples>,
 }

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use robustaudit::attacks::{by_name, Domain};
-use robustaudit::audit::{self, AuditModel, ModelInfo, PlannedAttack, Progress, Settings};
+use robustaudit::audit::{
+    self, verdict, AuditModel, ModelInfo, Outcome, PlannedAttack, Progress, Settings,
+};
 use robustaudit::data::load;
 use robustaudit::error::{Error, Result};
 use robustaudit::model::{GradientSource, InputTransform, Transformed};
@@ -117,10 +119,34 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             distortion
         );
     }
+    for m in &report.models {
+        let findings: Vec<_> = report
+            .diagnosis
+            .iter()
+            .filter(|f| f.model == m.name)
+            .collect();
+        let mut flagged: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.outcome == Outcome::Flagged)
+            .map(|f| f.check.name())
+            .collect();
+        flagged.dedup();
+        let why = if flagged.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", flagged.join(", "))
+        };
+        println!(
+            "gradient masking of {}: {}{why}",
+            m.name,
+            verdict(findings.iter().copied())
+        );
+    }
     println!(
-        "wrote {}, {}, {}",
+        "wrote {}, {}, {}, {}",
         files.samples.display(),
         files.summary.display(),
+        files.diagnosis.display(),
         files.timings.display()
     );
     if !files.examples.is_empty() {

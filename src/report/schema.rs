@@ -8,12 +8,12 @@
 //! every time measurement goes to `timings.csv`.
 
 use crate::attacks::Norm;
-use crate::audit::{SampleRecord, SummaryRecord};
+use crate::audit::{Finding, SampleRecord, SummaryRecord};
 use crate::metrics::Distortion;
 
 /// The version of the report format; it changes whenever a column is added, removed,
 /// renamed or changes meaning. Every row carries it in its first column.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One column of a report file.
 pub struct Column<R> {
@@ -102,6 +102,7 @@ pub const SUMMARY_COLUMNS: &[Column<SummaryRecord>] = &[
     Column { name: "input_range", unit: "-", meaning: "the model's input range lo,hi (and normalisation) that dataset values in [-0.5, 0.5] were mapped to", value: |r| r.model.input.clone() },
     Column { name: "attack", unit: "-", meaning: "attack name", value: |r| r.attack.to_string() },
     Column { name: "params", unit: "-", meaning: "every attack parameter as name=value", value: |r| r.params.clone() },
+    Column { name: "signal", unit: "-", meaning: "what the attack learns from the model: gradient-logits, gradient-probabilities (a loss on the softmax, such as cross-entropy), scores-logits, scores-probabilities (forward passes only) or decision (the predicted class only)", value: |r| r.signal.to_string() },
     Column { name: "norm", unit: "-", meaning: "norm of the budget and of the minimal-distortion target: linf, l2 or l0", value: |r| r.norm.to_string() },
     Column { name: "budget", unit: "norm units", meaning: "largest allowed distortion (l0: values changed); empty for minimal-perturbation attacks", value: |r| optional(r.budget.map(number)) },
     Column { name: "samples", unit: "images", meaning: "images audited", value: |r| r.samples.to_string() },
@@ -127,6 +128,19 @@ pub const SUMMARY_COLUMNS: &[Column<SummaryRecord>] = &[
     Column { name: "sensitivity_softmax", unit: "probability per input unit", meaning: "mean over images, classes and input values of |d softmax_i/dx| at temperature 1 (papernot's adversarial gradient amplitude)", value: |r| number(r.sensitivity.softmax_amplitude) },
     Column { name: "forward_queries", unit: "images", meaning: "forward queries of all runs", value: |r| r.queries.forward.to_string() },
     Column { name: "gradient_queries", unit: "images", meaning: "gradient queries of all runs", value: |r| r.queries.gradient.to_string() },
+    Column { name: "masking_verdict", unit: "-", meaning: "the model's gradient-masking verdict, the same on each of its rows: masked (a check of diagnosis.csv is flagged: failing gradient attacks do not show robustness), clear (none is, and gradient-free attacks were compared with gradient attacks) or inconclusive (none is, but no gradient-free attack ran beside a gradient attack)", value: |r| r.masking_verdict.to_string() },
+];
+
+/// The columns of `diagnosis.csv`: one row per (model, check, budget).
+pub const DIAGNOSIS_COLUMNS: &[Column<Finding>] = &[
+    Column { name: "schema_version", unit: "-", meaning: VERSION_MEANING, value: version },
+    Column { name: "model", unit: "-", meaning: "model file as given on the command line", value: |r| r.model.clone() },
+    Column { name: "sha256", unit: "hex", meaning: "sha-256 of the model file", value: |r| r.sha256.clone() },
+    Column { name: "check", unit: "-", meaning: "gradient-free-beats-gradient (attacks without gradients evade images the gradient attacks miss), logits-beat-probabilities (attacks on logits evade images that attacks on softmax probabilities miss), success-flat-in-eps (an attack's success falls, or stays flat while others do better, as its budget grows), unbounded-below-100 (an attack bounded only by the value range misses max(2, 10%) of the images), vanishing-gradients (mean softmax input gradient below 1e-6 at clean accuracy of 50% or more)", value: |r| r.check.to_string() },
+    Column { name: "result", unit: "-", meaning: "flagged (a sign of gradient masking), passed, or not-applicable (the audit lacks the attacks the check compares)", value: |r| r.outcome.name().to_string() },
+    Column { name: "norm", unit: "-", meaning: "norm of the budget the check was made at; empty for checks of the whole model", value: |r| optional(r.norm) },
+    Column { name: "budget", unit: "norm units", meaning: "the budget; images count as evaded within it when a verified success of theirs lies within it, whatever budget the run had; empty for checks of the whole model and minimal-perturbation attacks", value: |r| optional(r.budget.map(number)) },
+    Column { name: "detail", unit: "-", meaning: "the evidence: the attacks compared and the images each evades (a group beats another by at least max(2, 10%) of the correctly classified images)", value: |r| r.detail.clone() },
 ];
 
 /// The columns of `timings.csv`: one row per attack run (`run`) and per (model, attack,
@@ -148,12 +162,13 @@ pub fn markdown() -> String {
     let mut out = format!(
         "# Audit report schema, version {SCHEMA_VERSION}\n\n\
          Generated by `robustaudit schema` from `src/report/schema.rs`; do not edit by hand.\n\n\
-         `robustaudit audit --out DIR` writes `samples.csv`, `summary.csv` and `timings.csv` \
+         `robustaudit audit --out DIR` writes `samples.csv`, `summary.csv`, `diagnosis.csv` and `timings.csv` \
          (and, with `--save-examples`, `examples/*.npy`). Every row starts with \
          `schema_version`. Numbers use the shortest form that reads back exactly; an empty \
          field means \"not applicable\". Distortions are measured in f64 from the f32 images \
          in the datasets' value scale [-0.5, 0.5]. The same command and seed give \
-         byte-identical `samples.csv` and `summary.csv`; times are only in `timings.csv`.\n"
+         byte-identical `samples.csv`, `summary.csv` and `diagnosis.csv`; times are only in \
+         `timings.csv`.\n"
     );
     section(
         &mut out,
@@ -166,6 +181,14 @@ pub fn markdown() -> String {
         "summary.csv",
         "One row per (model, attack, budget).",
         SUMMARY_COLUMNS,
+    );
+    section(
+        &mut out,
+        "diagnosis.csv",
+        "One row per (model, check, budget): the signs of gradient masking of Athalye, \
+         Carlini and Wagner (2018), checked on what the audit found. A model's verdict is in \
+         `summary.csv`'s `masking_verdict`.",
+        DIAGNOSIS_COLUMNS,
     );
     section(
         &mut out,
@@ -210,6 +233,7 @@ mod tests {
         }
         unique(SAMPLE_COLUMNS);
         unique(SUMMARY_COLUMNS);
+        unique(DIAGNOSIS_COLUMNS);
         unique(TIMING_COLUMNS);
     }
 }

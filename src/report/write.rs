@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use ndarray_npy::WriteNpyExt;
 
-use super::schema::{Column, TimingRow, SAMPLE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS};
+use super::schema::{
+    Column, TimingRow, DIAGNOSIS_COLUMNS, SAMPLE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS,
+};
 use crate::audit::AuditReport;
 use crate::error::{Error, Result};
 
@@ -15,13 +17,15 @@ pub struct ReportFiles {
     pub samples: PathBuf,
     /// `summary.csv`.
     pub summary: PathBuf,
+    /// `diagnosis.csv`.
+    pub diagnosis: PathBuf,
     /// `timings.csv`.
     pub timings: PathBuf,
     /// One `.npy` batch per (model, attack, budget) of kept examples.
     pub examples: Vec<PathBuf>,
 }
 
-/// Writes `samples.csv`, `summary.csv`, `timings.csv` and, for kept examples,
+/// Writes `samples.csv`, `summary.csv`, `diagnosis.csv`, `timings.csv` and, for kept examples,
 /// `examples/<model>/<attack>[-<norm>-<budget>].npy` into `dir`.
 pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
     let samples = dir.join("samples.csv");
@@ -33,6 +37,11 @@ pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
     write(
         &summary,
         &csv_bytes(SUMMARY_COLUMNS, &report.summaries, &summary)?,
+    )?;
+    let diagnosis = dir.join("diagnosis.csv");
+    write(
+        &diagnosis,
+        &csv_bytes(DIAGNOSIS_COLUMNS, &report.diagnosis, &diagnosis)?,
     )?;
     let timings = dir.join("timings.csv");
     let mut rows: Vec<TimingRow> = report
@@ -91,6 +100,7 @@ pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
     Ok(ReportFiles {
         samples,
         summary,
+        diagnosis,
         timings,
         examples,
     })

@@ -1,0 +1,493 @@
+//! Gradient-masking diagnosis: the signs Athalye, Carlini and Wagner (2018) list of a
+//! defence that only hides its gradients, checked per model on what the audit found.
+//!
+//! Every comparison is made at one budget `(norm, eps)` of the audit and counts images: an
+//! image is *evaded within the budget* by a group of attacks when one of their verified
+//! successes on it lies within `eps` in that norm, whatever budget the run had (so a
+//! minimal-perturbation attack such as DeepFool counts wherever its example is small
+//! enough). Group A *beats* group B when the images evaded by A alone outnumber those
+//! evaded by B alone by at least `max(2, ceil(10%))` of the correctly classified images.
+//!
+//! The checks:
+//! - `gradient-free-beats-gradient`: attacks that use no gradients (scores or decisions)
+//!   beat every gradient attack together;
+//! - `logits-beat-probabilities`: attacks on the logits beat attacks on the softmax
+//!   probabilities (the defensive-distillation signature: the softmax saturates);
+//! - `success-flat-in-eps`: an attack's success falls as its budget grows, or stays flat
+//!   while other attacks evade many more images at its largest budget;
+//! - `unbounded-below-100`: an attack bounded only by the value range (minimal-perturbation
+//!   attacks, or a radius covering the whole range) misses as many images as that margin;
+//! - `vanishing-gradients`: the softmax's input gradients vanish (`sensitivity_softmax`
+//!   below 1e-6 probability per input unit) while clean accuracy stays at least 50%.
+//!
+//! The verdict per model: `masked` when a check is flagged; `clear` when none is and a
+//! gradient-free attack was compared with the gradient attacks at some budget; otherwise
+//! `inconclusive` (run a gradient-free attack beside the gradient attacks).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::records::{AuditReport, SampleRecord, SummaryRecord};
+use crate::attacks::{Domain, Norm, Output, Signal};
+use crate::metrics::Distortion;
+
+/// Softmax gradient amplitudes below this are taken as vanished.
+pub const VANISHED_SOFTMAX_GRADIENT: f64 = 1e-6;
+
+/// One sign of gradient masking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Check {
+    /// Gradient-free attacks beat the gradient attacks at a budget.
+    GradientFreeBeatsGradient,
+    /// Attacks on logits beat attacks on probabilities at a budget.
+    LogitsBeatProbabilities,
+    /// An attack's success does not rise with its budget.
+    SuccessFlatInEps,
+    /// An attack bounded only by the value range misses images.
+    UnboundedBelow100,
+    /// The softmax's input gradients vanish.
+    VanishingGradients,
+}
+
+impl Check {
+    /// Every check, in report order.
+    pub const ALL: [Check; 5] = [
+        Check::GradientFreeBeatsGradient,
+        Check::LogitsBeatProbabilities,
+        Check::SuccessFlatInEps,
+        Check::UnboundedBelow100,
+        Check::VanishingGradients,
+    ];
+
+    /// Its name in `diagnosis.csv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::GradientFreeBeatsGradient => "gradient-free-beats-gradient",
+            Check::LogitsBeatProbabilities => "logits-beat-probabilities",
+            Check::SuccessFlatInEps => "success-flat-in-eps",
+            Check::UnboundedBelow100 => "unbounded-below-100",
+            Check::VanishingGradients => "vanishing-gradients",
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A sign of masking.
+    Flagged,
+    /// Checked, no sign.
+    Passed,
+    /// The audit lacks what the check compares (the detail says what).
+    NotApplicable,
+}
+
+impl Outcome {
+    /// `flagged`, `passed` or `not-applicable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Flagged => "flagged",
+            Outcome::Passed => "passed",
+            Outcome::NotApplicable => "not-applicable",
+        }
+    }
+}
+
+/// The conclusion for one model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Verdict {
+    /// At least one check is flagged: failing gradient attacks do not show robustness.
+    Masked,
+    /// No check is flagged and gradient-free attacks were compared with gradient attacks.
+    Clear,
+    /// No check is flagged, but no gradient-free comparison was possible.
+    #[default]
+    Inconclusive,
+}
+
+impl Verdict {
+    /// `masked`, `clear` or `inconclusive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Masked => "masked",
+            Verdict::Clear => "clear",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One check of one model, at one budget where the check compares budgets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The model's name.
+    pub model: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// The check.
+    pub check: Check,
+    /// What it found.
+    pub outcome: Outcome,
+    /// The budget's norm, for checks made at a budget.
+    pub norm: Option<Norm>,
+    /// The budget.
+    pub budget: Option<f64>,
+    /// The evidence, in one sentence with its counts.
+    pub detail: String,
+}
+
+/// Runs every check on every model of `report`, then records each model's verdict in its
+/// summaries and the findings in the report.
+pub fn conclude(report: &mut AuditReport) {
+    let findings: Vec<Finding> = report
+        .models
+        .iter()
+        .flat_map(|m| {
+            let summaries: Vec<&SummaryRecord> = report
+                .summaries
+                .iter()
+                .filter(|s| s.model.name == m.name)
+                .collect();
+            let records: Vec<&SampleRecord> = report
+                .samples
+                .iter()
+                .filter(|r| r.model == m.name)
+                .collect();
+            diagnose(&summaries, &records)
+        })
+        .collect();
+    for s in &mut report.summaries {
+        s.masking_verdict = verdict(findings.iter().filter(|f| f.model == s.model.name));
+    }
+    report.diagnosis = findings;
+}
+
+/// The verdict of one model's findings.
+pub fn verdict<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Verdict {
+    let mut compared = false;
+    for f in findings {
+        match (f.outcome, f.check) {
+            (Outcome::Flagged, _) => return Verdict::Masked,
+            (Outcome::Passed, Check::GradientFreeBeatsGradient) => compared = true,
+            _ => {}
+        }
+    }
+    if compared {
+        Verdict::Clear
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+/// The findings of one model, from its summaries and records.
+fn diagnose(summaries: &[&SummaryRecord], records: &[&SampleRecord]) -> Vec<Finding> {
+    let Some(first) = summaries.first() else {
+        return Vec::new();
+    };
+    let evidence = Evidence::new(summaries, records);
+    let finding = |check, outcome, budget: Option<(Norm, f64)>, detail: String| Finding {
+        model: first.model.name.clone(),
+        sha256: first.model.sha256.clone(),
+        check,
+        outcome,
+        norm: budget.map(|(n, _)| n),
+        budget: budget.map(|(_, b)| b),
+        detail,
+    };
+    let mut out = Vec::new();
+    let comparisons = [
+        (
+            Check::GradientFreeBeatsGradient,
+            "gradient-free",
+            "gradient",
+            (|s: Signal| !s.uses_gradients()) as fn(Signal) -> bool,
+            (|s: Signal| s.uses_gradients()) as fn(Signal) -> bool,
+        ),
+        (
+            Check::LogitsBeatProbabilities,
+            "logit",
+            "probability",
+            |s| output_of(s) == Some(Output::Logits),
+            |s| output_of(s) == Some(Output::Probabilities),
+        ),
+    ];
+    for (check, winner, loser, is_winner, is_loser) in comparisons {
+        if evidence.budgets.is_empty() {
+            out.push(finding(
+                check,
+                Outcome::NotApplicable,
+                None,
+                "no attack ran at a radius budget".into(),
+            ));
+        }
+        for &budget in &evidence.budgets {
+            let (outcome, detail) =
+                evidence.compare(budget, (winner, is_winner), (loser, is_loser));
+            out.push(finding(check, outcome, Some(budget), detail));
+        }
+    }
+    for s in summaries {
+        if let Some((outcome, detail)) = evidence.flat_in_eps(s) {
+            out.push(finding(
+                Check::SuccessFlatInEps,
+                outcome,
+                s.budget.map(|b| (s.norm, b)),
+                detail,
+            ));
+        }
+    }
+    if !out.iter().any(|f| f.check == Check::SuccessFlatInEps) {
+        out.push(finding(
+            Check::SuccessFlatInEps,
+            Outcome::NotApplicable,
+            None,
+            "no attack ran at two or more budgets of one norm".into(),
+        ));
+    }
+    let unbounded: Vec<&&SummaryRecord> = summaries.iter().filter(|s| unbounded(s)).collect();
+    if unbounded.is_empty() {
+        out.push(finding(
+            Check::UnboundedBelow100,
+            Outcome::NotApplicable,
+            None,
+            "no minimal-perturbation attack (cw-l2, cw-linf, deepfool, hopskipjump) ran".into(),
+        ));
+    }
+    for s in unbounded {
+        let full = s.evaded + margin(s.correct) > s.correct;
+        let detail = format!(
+            "{} evades {} of {} correctly classified images{}",
+            s.attack,
+            s.evaded,
+            s.correct,
+            if full {
+                ""
+            } else {
+                "; an attack bounded only by the value range should evade every image"
+            }
+        );
+        let outcome = if full {
+            Outcome::Passed
+        } else {
+            Outcome::Flagged
+        };
+        out.push(finding(
+            Check::UnboundedBelow100,
+            outcome,
+            s.budget.map(|b| (s.norm, b)),
+            detail,
+        ));
+    }
+    let (sensitivity, accuracy) = (first.sensitivity, first.clean_accuracy());
+    let vanished = sensitivity.softmax_amplitude < VANISHED_SOFTMAX_GRADIENT && accuracy >= 0.5;
+    out.push(finding(
+        Check::VanishingGradients,
+        if vanished {
+            Outcome::Flagged
+        } else {
+            Outcome::Passed
+        },
+        None,
+        format!(
+            "mean |d softmax/dx| is {:e} (below {:e} counts as vanished) at clean accuracy {}; mean |d sum(logits)/dx| is {}",
+            sensitivity.softmax_amplitude,
+            VANISHED_SOFTMAX_GRADIENT,
+            accuracy,
+            sensitivity.logit_sum
+        ),
+    ));
+    out
+}
+
+/// The output an attack reads, for attacks that read scores or gradients.
+fn output_of(signal: Signal) -> Option<Output> {
+    match signal {
+        Signal::Gradient(o) | Signal::Scores(o) => Some(o),
+        Signal::Decision => None,
+    }
+}
+
+/// Whether a summary's attack is bounded only by the value range.
+fn unbounded(s: &SummaryRecord) -> bool {
+    let span = f64::from(Domain::DATASET.hi - Domain::DATASET.lo);
+    match (s.norm, s.budget) {
+        (Norm::L0, _) => false,
+        (_, None) => true,
+        (Norm::Linf, Some(eps)) => eps >= span,
+        (Norm::L2, Some(_)) => false,
+    }
+}
+
+/// The smallest number of images by which one set must outnumber another to count.
+fn margin(correct: usize) -> usize {
+    correct.div_ceil(10).max(2)
+}
+
+/// One model's successes, indexed for the checks.
+struct Evidence<'a> {
+    /// Correctly classified images.
+    correct: usize,
+    /// The radius budgets of the audit, in order.
+    budgets: Vec<(Norm, f64)>,
+    /// Per attack: its signal and the smallest successful distortion per evaded sample.
+    attacks: BTreeMap<&'static str, (Signal, BTreeMap<usize, Distortion>)>,
+    /// Every summary, for the per-attack checks.
+    summaries: &'a [&'a SummaryRecord],
+}
+
+impl<'a> Evidence<'a> {
+    fn new(summaries: &'a [&'a SummaryRecord], records: &[&SampleRecord]) -> Self {
+        let mut budgets: Vec<(Norm, f64)> = Vec::new();
+        let mut attacks: BTreeMap<&'static str, (Signal, BTreeMap<usize, Distortion>)> =
+            BTreeMap::new();
+        for s in summaries {
+            if let Some(b) = s.budget {
+                if !budgets.contains(&(s.norm, b)) {
+                    budgets.push((s.norm, b));
+                }
+            }
+            attacks
+                .entry(s.attack)
+                .or_insert((s.signal, BTreeMap::new()));
+        }
+        budgets.sort_by(|a, b| a.0.name().cmp(b.0.name()).then(a.1.total_cmp(&b.1)));
+        for r in records.iter().filter(|r| r.success) {
+            if let Some((_, best)) = attacks.get_mut(r.attack) {
+                let d = best.entry(r.sample).or_insert(r.distortion);
+                d.l0 = d.l0.min(r.distortion.l0);
+                d.l2 = d.l2.min(r.distortion.l2);
+                d.linf = d.linf.min(r.distortion.linf);
+            }
+        }
+        Evidence {
+            correct: summaries.first().map_or(0, |s| s.correct),
+            budgets,
+            attacks,
+            summaries,
+        }
+    }
+
+    /// Samples evaded within `budget` by the attacks whose signal passes `keep`, and those
+    /// attacks' names.
+    fn evaded(
+        &self,
+        (norm, eps): (Norm, f64),
+        keep: impl Fn(Signal) -> bool,
+    ) -> (BTreeSet<usize>, Vec<&'static str>) {
+        let mut samples = BTreeSet::new();
+        let mut names = Vec::new();
+        for (&name, (signal, best)) in &self.attacks {
+            if !keep(*signal) {
+                continue;
+            }
+            names.push(name);
+            samples.extend(
+                best.iter()
+                    .filter(|(_, d)| d.get(norm) <= eps)
+                    .map(|(&s, _)| s),
+            );
+        }
+        (samples, names)
+    }
+
+    /// Whether the `winner` group beats the `loser` group within `budget`.
+    fn compare(
+        &self,
+        budget: (Norm, f64),
+        (winner, is_winner): (&str, fn(Signal) -> bool),
+        (loser, is_loser): (&str, fn(Signal) -> bool),
+    ) -> (Outcome, String) {
+        let (won, winners) = self.evaded(budget, is_winner);
+        let (lost, losers) = self.evaded(budget, is_loser);
+        let at = format!("within {} {}", budget.0, budget.1);
+        if winners.is_empty() || losers.is_empty() {
+            let missing = if winners.is_empty() { winner } else { loser };
+            return (
+                Outcome::NotApplicable,
+                format!("no {missing} attack ran, so none can be compared {at}"),
+            );
+        }
+        let only_winners = won.difference(&lost).count();
+        let only_losers = lost.difference(&won).count();
+        let flagged = only_winners >= only_losers + margin(self.correct);
+        let detail = format!(
+            "{at}, {winner} attacks ({}) evade {} of {} correctly classified images and {loser} attacks ({}) {}; {} only by the {winner} attacks, {} only by the {loser} attacks",
+            winners.join(", "),
+            won.len(),
+            self.correct,
+            losers.join(", "),
+            lost.len(),
+            only_winners,
+            only_losers,
+        );
+        let outcome = if flagged {
+            Outcome::Flagged
+        } else {
+            Outcome::Passed
+        };
+        (outcome, detail)
+    }
+
+    /// For an attack at its largest of two or more budgets of one norm: whether its
+    /// success falls with the budget, or stays flat while all attacks together evade many
+    /// more images at that budget.
+    fn flat_in_eps(&self, s: &SummaryRecord) -> Option<(Outcome, String)> {
+        let mut own: Vec<(f64, usize)> = self
+            .summaries
+            .iter()
+            .filter(|o| o.attack == s.attack && o.norm == s.norm)
+            .filter_map(|o| o.budget.map(|b| (b, o.evaded)))
+            .collect();
+        own.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (largest, evaded) = *own.last()?;
+        if own.len() < 2 || s.budget != Some(largest) {
+            return None;
+        }
+        let m = margin(self.correct);
+        let rates: Vec<String> = own.iter().map(|(b, e)| format!("{e} at {b}")).collect();
+        let series = format!(
+            "{} evades {} of {} correctly classified images ({} {})",
+            s.attack,
+            rates.join(", "),
+            self.correct,
+            s.norm,
+            "budgets"
+        );
+        if let Some(w) = own.windows(2).find(|w| w[0].1 >= w[1].1 + m) {
+            return Some((
+                Outcome::Flagged,
+                format!(
+                    "{series}: fewer at {} than at {}, though a larger budget allows every example of the smaller",
+                    w[1].0, w[0].0
+                ),
+            ));
+        }
+        let (all, _) = self.evaded((s.norm, largest), |_| true);
+        let smallest = own[0].1;
+        if evaded < smallest + m && all.len() >= evaded + m.max(self.correct.div_ceil(4)) {
+            return Some((
+                Outcome::Flagged,
+                format!(
+                    "{series}: flat while all attacks together evade {} within {} {largest}",
+                    all.len(),
+                    s.norm
+                ),
+            ));
+        }
+        Some((
+            Outcome::Passed,
+            format!("{series}: rises with the budget or others do no better"),
+        ))
+    }
+}
