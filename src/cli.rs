@@ -59,9 +59,11 @@ pub enum Command {
     ///
     /// Writes OUT/samples.csv (one row per model, attack, budget, sample and target),
     /// OUT/summary.csv (one row per model, attack and budget: accuracies, success rate,
-    /// minimal distortions, sensitivity, queries) and OUT/timings.csv. Columns are
+    /// minimal distortions, sensitivity, queries, the model's gradient-masking verdict),
+    /// OUT/diagnosis.csv (the masking checks with their evidence) and OUT/timings.csv. Columns are
     /// documented in docs/report-schema.md (`robustaudit schema`). The same command and seed
-    /// give byte-identical samples.csv and summary.csv, whatever the thread count.
+    /// give byte-identical samples.csv, summary.csv and diagnosis.csv, whatever the thread
+    /// count.
     ///
     /// Models whose gradient graph cannot be built are attacked through finite
     /// differences, and summary.csv says so in its `gradients` column.

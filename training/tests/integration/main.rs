@@ -3,6 +3,7 @@
 
 mod audit;
 mod init;
+mod masking;
 mod parity;
 mod runtime;
 mod step_graph;

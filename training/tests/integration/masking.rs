@@ -1,0 +1,199 @@
+//! The gradient-masking diagnosis on networks of the real trainer: defensive distillation at
+//! a high temperature must be flagged, the undistilled network must not, and neither must a
+//! network whose softmax is saturated on purpose escape.
+
+use std::sync::OnceLock;
+
+use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4};
+use robustaudit::attacks::{by_name, Domain};
+use robustaudit::audit::{
+    self, AuditModel, AuditReport, Check, ModelInfo, Outcome, PlannedAttack, Settings, Verdict,
+};
+use robustaudit::data::{load, Split};
+use robustaudit::error::Result;
+use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
+
+use super::{arch_path, train};
+
+/// The undistilled network and the defensively distilled student at T = 20 (digits-small,
+/// 20 epochs each), trained once per test binary.
+fn networks() -> &'static (TractDifferentiable, TractDifferentiable) {
+    static NETWORKS: OnceLock<(tempfile::TempDir, (TractDifferentiable, TractDifferentiable))> =
+        OnceLock::new();
+    &NETWORKS
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let arch = arch_path("digits-small");
+            let arch = arch.to_str().expect("utf-8");
+            let config = dir.path().join("chain.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "name = \"masking\"\ndataset = \"digits\"\ntemperatures = [20]\nseed = 0\n\
+                     baseline = \"student\"\n[training]\nepochs = 20\nbatch = 32\n\
+                     learning_rate = 0.05\n[networks]\nteacher = \"{arch}\"\n\
+                     student = \"{arch}\"\n[[chains]]\nname = \"distillation\"\n\
+                     hops = [\"teacher\", \"student\"]\n"
+                ),
+            )
+            .expect("write config");
+            let out = dir.path().join("run");
+            let (code, _, stderr) = train(&[
+                "chain",
+                "--config",
+                config.to_str().expect("utf-8"),
+                "--out",
+                out.to_str().expect("utf-8"),
+                "--threads",
+                "1",
+            ]);
+            assert_eq!(code, 0, "{stderr}");
+            let open = |name: &str| TractDifferentiable::open(&out.join(name)).expect(name);
+            let pair = (
+                open("undistilled-student-T1.onnx"),
+                open("teacher-student-T20.onnx"),
+            );
+            (dir, pair)
+        })
+        .1
+}
+
+/// A network whose logits are multiplied by `scale`: the same decisions, a softmax saturated
+/// to exactly one-hot in floating point.
+struct Saturated<'m> {
+    inner: &'m dyn Differentiable,
+    scale: f32,
+}
+
+impl Classifier for Saturated<'_> {
+    fn input_chw(&self) -> [usize; 3] {
+        self.inner.input_chw()
+    }
+
+    fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>> {
+        Ok(self.inner.logits(images)? * self.scale)
+    }
+
+    fn classes(&self) -> usize {
+        self.inner.classes()
+    }
+}
+
+impl Differentiable for Saturated<'_> {
+    fn vjp(
+        &self,
+        images: ArrayView4<f32>,
+        seed: ArrayView2<f32>,
+    ) -> Result<(Array2<f32>, Array4<f32>)> {
+        let (logits, grads) = self.inner.vjp(images, seed)?;
+        Ok((logits * self.scale, grads * self.scale))
+    }
+}
+
+/// Audits `model` on the first 40 test digits with gradient attacks on probabilities (fgsm,
+/// pgd with cross-entropy), on logits (deepfool) and without gradients (square, spsa).
+fn audit(model: &dyn Differentiable) -> AuditReport {
+    let data = load("digits", Split::Test).expect("digits");
+    let n = 40;
+    let images = data.images.slice(s![..n, .., .., ..]).to_owned();
+    let labels = data.labels.expect("labelled")[..n].to_vec();
+    let planned: Vec<PlannedAttack> = ["fgsm", "pgd", "deepfool", "square", "spsa"]
+        .iter()
+        .map(|name| {
+            let (attack, params) = by_name(name).expect("registered").build(&[]).expect("defaults");
+            PlannedAttack { attack, params }
+        })
+        .collect();
+    let models = [AuditModel {
+        info: ModelInfo {
+            name: "network".into(),
+            sha256: "trained".into(),
+            ..ModelInfo::default()
+        },
+        model,
+    }];
+    let settings = Settings {
+        seed: 0,
+        eps_linf: vec![0.1, 0.2, 0.3],
+        eps_l2: vec![],
+        domain: Domain::DATASET,
+        keep_examples: false,
+    };
+    audit::run(&models, images.view(), Some(&labels), &planned, &settings, &()).expect("audit")
+}
+
+fn verdict(report: &AuditReport) -> Verdict {
+    report.summaries[0].masking_verdict
+}
+
+/// The checks flagged in `report`.
+fn flagged(report: &AuditReport) -> Vec<Check> {
+    let mut checks: Vec<Check> = report
+        .diagnosis
+        .iter()
+        .filter(|f| f.outcome == Outcome::Flagged)
+        .map(|f| f.check)
+        .collect();
+    checks.dedup();
+    checks
+}
+
+fn details(report: &AuditReport) -> String {
+    report
+        .diagnosis
+        .iter()
+        .map(|f| format!("{} {} {:?}: {}", f.check, f.outcome.name(), f.budget, f.detail))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_undistilled_network_is_not_flagged() {
+    let report = audit(&networks().0);
+    assert_eq!(verdict(&report), Verdict::Clear, "{}", details(&report));
+}
+
+#[test]
+fn defensive_distillation_at_t_20_is_flagged_by_the_attacks_themselves() {
+    let report = audit(&networks().1);
+    assert_eq!(verdict(&report), Verdict::Masked, "{}", details(&report));
+    let checks = flagged(&report);
+    assert!(
+        checks.contains(&Check::GradientFreeBeatsGradient)
+            || checks.contains(&Check::LogitsBeatProbabilities),
+        "the attacks' own evidence must show the masking, not the sensitivity alone:\n{}",
+        details(&report)
+    );
+}
+
+#[test]
+fn a_deliberately_saturated_softmax_is_flagged_and_attacks_on_logits_still_succeed() {
+    let plain = &networks().0;
+    let saturated = Saturated {
+        inner: plain,
+        scale: 1000.0,
+    };
+    let report = audit(&saturated);
+    assert_eq!(verdict(&report), Verdict::Masked, "{}", details(&report));
+    let checks = flagged(&report);
+    assert!(checks.contains(&Check::VanishingGradients), "{}", details(&report));
+    assert!(checks.contains(&Check::LogitsBeatProbabilities), "{}", details(&report));
+    // Scaling the logits changes no decision and no comparison of margins, so Square on the
+    // logits follows nearly the same path (f32 rounding of the scaled margins may break a few
+    // near-ties differently): it must do about as well as before.
+    let before = audit(plain);
+    let rate = |r: &AuditReport, attack: &str, eps: f64| {
+        r.summaries
+            .iter()
+            .find(|s| s.attack == attack && s.budget == Some(eps))
+            .map(|s| s.evaded)
+            .expect("summary")
+    };
+    let square = (rate(&before, "square", 0.3), rate(&report, "square", 0.3));
+    assert!(
+        square.1 + 4 >= square.0,
+        "square evades {} images before saturation and {} after",
+        square.0,
+        square.1
+    );
+}
