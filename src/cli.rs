@@ -60,14 +60,28 @@ pub enum Command {
     /// Writes OUT/samples.csv (one row per model, attack, budget, sample and target),
     /// OUT/summary.csv (one row per model, attack and budget: accuracies, success rate,
     /// minimal distortions, sensitivity, queries, the model's gradient-masking verdict),
-    /// OUT/diagnosis.csv (the masking checks with their evidence) and OUT/timings.csv. Columns are
+    /// OUT/diagnosis.csv (the masking checks with their evidence), OUT/timings.csv,
+    /// OUT/sensitivity.csv (per model and image) and OUT/shard.csv (the settings and their
+    /// fingerprint). Columns are
     /// documented in docs/report-schema.md (`robustaudit schema`). The same command and seed
     /// give byte-identical samples.csv, summary.csv and diagnosis.csv, whatever the thread
     /// count.
     ///
     /// Models whose gradient graph cannot be built are attacked through finite
     /// differences, and summary.csv says so in its `gradients` column.
+    ///
+    /// With --shard K/N only shard K of N runs (a contiguous part of the samples, the same
+    /// for the same --samples and N); `robustaudit merge` joins the N folders into the
+    /// reports of the unsharded audit (docs/distributed.md).
     Audit(AuditArgs),
+    /// Join the --out folders of an audit run as --shard 0/N ... --shard N-1/N.
+    ///
+    /// Checks that the folders are every shard of one audit once (same settings
+    /// fingerprint in shard.csv, same schema version, complete files), then writes into
+    /// --out the samples.csv, summary.csv, sensitivity.csv and shard.csv that the unsharded
+    /// audit writes, byte for byte; timings.csv holds the shards' run times and, per
+    /// summary row, the sum of their totals; saved examples are joined in record order.
+    Merge(MergeArgs),
     /// List the attacks with their parameters and defaults.
     Attacks,
     /// Print the report schema (docs/report-schema.md) as markdown.
@@ -175,6 +189,23 @@ pub struct AuditArgs {
     /// Per-channel standard deviation divided by after subtracting --mean.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub std: Vec<f32>,
+    /// Audit only shard K of N (K from 0 to N-1, as $SLURM_ARRAY_TASK_ID or
+    /// $JOB_COMPLETION_INDEX): a contiguous part of the samples, in whole blocks of 16.
+    /// Join the N folders with `robustaudit merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+}
+
+/// Arguments of `robustaudit merge`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_HELP)]
+pub struct MergeArgs {
+    /// The --out folders of the shards, in any order.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// The folder the merged reports go to (created if missing; not one of the shards').
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// A whole number of at least 1.

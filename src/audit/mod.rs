@@ -10,26 +10,37 @@
 //! Runs go in parallel over (sample, target) with rayon; each takes its random stream from
 //! [`RunKey`], and the model splits batches into chunks of a fixed size, so records do not
 //! depend on the thread count. Only the `seconds` of records vary between identical runs.
+//!
+//! Every forward pass whose result is reported runs in a batch drawn from one block of
+//! [`CHUNK`] consecutive samples, counted from sample 0: the clean pass and the
+//! sensitivity in the model's chunks, the verification of candidates block by block. An
+//! audit of a [`Shard`] (whole blocks) therefore gives exactly the records of the
+//! unsharded audit for its samples.
 
 mod diagnosis;
 mod invariants;
 mod records;
 mod seeds;
+mod shard;
 
 pub use diagnosis::{conclude, verdict, Check, Finding, Outcome, Verdict};
 pub use invariants::check;
-pub use records::{AuditReport, Examples, ModelInfo, SampleRecord, SummaryRecord};
+pub use records::{
+    AuditReport, Examples, ModelInfo, SampleRecord, SensitivityRecord, SummaryRecord,
+};
 pub use seeds::RunKey;
+pub use shard::Shard;
 
+use std::ops::Range;
 use std::time::Instant;
 
-use ndarray::{Array4, ArrayView4, Axis};
+use ndarray::{s, Array3, Array4, ArrayView3, ArrayView4, Axis};
 use rayon::prelude::*;
 
 use crate::attacks::{Attack, BudgetKind, Domain, Goal, Norm, Oracle, Params, Problem, Queries};
 use crate::error::{Error, Result};
-use crate::metrics::sensitivity;
-use crate::model::Differentiable;
+use crate::metrics::{mean_sensitivity, sensitivity};
+use crate::model::{Differentiable, CHUNK};
 
 /// A model to audit: how reports name it, and the model itself, taking images in the
 /// dataset's value scale.
@@ -107,11 +118,49 @@ pub fn run(
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<AuditReport> {
+    let all = 0..images.shape()[0];
+    run_samples(models, images, labels, all, attacks, settings, progress)
+}
+
+/// Audits the samples `samples` of `images` (and `labels`) as [`run`] audits all of them:
+/// records and sensitivities keep the samples' indices in `images`, summaries cover
+/// `samples` alone. The range must start at a multiple of [`CHUNK`] and end at one or at
+/// the last sample, as a [`Shard`]'s do.
+#[allow(clippy::too_many_arguments)]
+pub fn run_samples(
+    models: &[AuditModel],
+    images: ArrayView4<f32>,
+    labels: Option<&[usize]>,
+    samples: Range<usize>,
+    attacks: &[PlannedAttack],
+    settings: &Settings,
+    progress: &dyn Progress,
+) -> Result<AuditReport> {
+    let total = images.shape()[0];
+    let aligned = |edge: usize| edge % CHUNK == 0 || edge == total;
+    if samples.start > samples.end
+        || samples.end > total
+        || !aligned(samples.start)
+        || !aligned(samples.end)
+    {
+        return Err(Error::Internal {
+            message: format!(
+                "samples {samples:?} of {total} are not whole blocks of {CHUNK} samples"
+            ),
+        });
+    }
+    let first = samples.start;
+    let images = images.slice(s![samples.clone(), .., .., ..]);
+    let labels = labels.map(|l| &l[samples.clone()]);
     let size: usize = images.shape()[1..].iter().product();
     let mut clean = Vec::with_capacity(models.len());
-    let mut total = 0u64;
+    let mut total_runs = 0u64;
     for m in models {
-        let predictions = m.model.predict(images)?;
+        let predictions = if samples.is_empty() {
+            Vec::new()
+        } else {
+            m.model.predict(images)?
+        };
         let labels = labels.map_or_else(|| predictions.clone(), <[usize]>::to_vec);
         for planned in attacks {
             let runs: usize = (0..labels.len())
@@ -125,30 +174,41 @@ pub fn run(
                     goals.len().max(1)
                 })
                 .sum();
-            total += (runs * budgets(planned.attack.as_ref(), settings, size)?.len()) as u64;
+            total_runs += (runs * budgets(planned.attack.as_ref(), settings, size)?.len()) as u64;
         }
         clean.push((labels, predictions));
     }
-    progress.start(total);
+    progress.start(total_runs);
     let mut report = AuditReport::default();
     for (m, (labels, predictions)) in models.iter().zip(&clean) {
         progress.stage(&format!("{} sensitivity", m.info.name));
-        let sensitivity = sensitivity(m.model, images)?;
+        let per_image = sensitivity(m.model, images)?;
+        let sensitivity = mean_sensitivity(&per_image);
+        report
+            .sensitivity
+            .extend(
+                per_image
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, sensitivity)| SensitivityRecord {
+                        model: m.info.name.clone(),
+                        sample: first + i,
+                        sensitivity,
+                    }),
+            );
+        let clean = Clean {
+            images,
+            first,
+            labels,
+            predictions,
+        };
         for planned in attacks {
             let attack = planned.attack.as_ref();
             for budget in budgets(attack, settings, size)? {
                 progress.stage(&describe_stage(&m.info.name, attack, budget));
                 let start = Instant::now();
-                let (records, candidates) = attack_all(
-                    m,
-                    attack,
-                    budget,
-                    images,
-                    labels,
-                    predictions,
-                    settings,
-                    progress,
-                )?;
+                let (records, candidates) =
+                    attack_all(m, attack, budget, &clean, settings, progress)?;
                 let wall_seconds = start.elapsed().as_secs_f64();
                 report.summaries.push(SummaryRecord::of(
                     &m.info,
@@ -161,13 +221,13 @@ pub fn run(
                     sensitivity,
                     wall_seconds,
                 ));
-                if settings.keep_examples {
+                if let Some(images) = candidates {
                     report.examples.push(Examples {
                         model: m.info.name.clone(),
                         attack: attack.name(),
                         norm: norm_of(attack.budget_kind()),
                         budget,
-                        images: candidates,
+                        images,
                     });
                 }
                 report.samples.extend(records);
@@ -199,29 +259,46 @@ fn goals(attack: &dyn Attack, label: usize, prediction: usize, classes: usize) -
     }
 }
 
+/// The clean samples an audit attacks, as one model sees them.
+struct Clean<'a> {
+    /// The images, `images[i]` being sample `first + i`.
+    images: ArrayView4<'a, f32>,
+    /// The index of the first image in the data.
+    first: usize,
+    /// Their labels.
+    labels: &'a [usize],
+    /// The model's predictions on them.
+    predictions: &'a [usize],
+}
+
+impl Clean<'_> {
+    /// The image of sample `sample` (an index in the data).
+    fn image(&self, sample: usize) -> ArrayView3<'_, f32> {
+        self.images.index_axis(Axis(0), sample - self.first)
+    }
+}
+
 /// One (sample, goal) run, or a misclassified sample's placeholder.
 struct Run {
     sample: usize,
     goal: Option<Goal>,
 }
 
-/// Runs `attack` at `budget` on every sample; the records in (sample, target) order and
-/// every candidate image in the same order.
-#[allow(clippy::too_many_arguments)]
+/// Runs `attack` at `budget` on every sample; the records in (sample, target) order and,
+/// when `settings.keep_examples`, every candidate image in the same order.
 fn attack_all(
     m: &AuditModel,
     attack: &dyn Attack,
     budget: Option<f64>,
-    images: ArrayView4<f32>,
-    labels: &[usize],
-    predictions: &[usize],
+    clean: &Clean,
     settings: &Settings,
     progress: &dyn Progress,
-) -> Result<(Vec<SampleRecord>, Array4<f32>)> {
+) -> Result<(Vec<SampleRecord>, Option<Array4<f32>>)> {
     let classes = m.model.classes();
-    let runs: Vec<Run> = (0..labels.len())
-        .flat_map(|sample| {
-            let goals = goals(attack, labels[sample], predictions[sample], classes);
+    let runs: Vec<Run> = (0..clean.labels.len())
+        .flat_map(|i| {
+            let sample = clean.first + i;
+            let goals = goals(attack, clean.labels[i], clean.predictions[i], classes);
             if goals.is_empty() {
                 vec![Run { sample, goal: None }]
             } else {
@@ -235,10 +312,10 @@ fn attack_all(
             }
         })
         .collect();
-    let outcomes: Vec<(ndarray::Array3<f32>, Queries, f64)> = runs
+    let outcomes: Vec<(Array3<f32>, Queries, f64)> = runs
         .par_iter()
         .map(|run| {
-            let image = images.index_axis(Axis(0), run.sample);
+            let image = clean.image(run.sample);
             let Some(goal) = run.goal else {
                 progress.advance();
                 return Ok((image.to_owned(), Queries::default(), 0.0));
@@ -265,23 +342,17 @@ fn attack_all(
             Ok((candidate, oracle.queries(), seconds))
         })
         .collect::<Result<_>>()?;
-    let views: Vec<_> = outcomes
-        .iter()
-        .map(|(c, ..)| c.view().insert_axis(Axis(0)))
-        .collect();
-    let candidates = ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Internal {
-        message: format!("stacking the candidates of {} failed: {e}", attack.name()),
-    })?;
-    // The verdict: a fresh forward pass of the unmodified model on every candidate.
-    let verified = m.model.predict(candidates.view())?;
+    let candidates: Vec<ArrayView3<f32>> = outcomes.iter().map(|(c, ..)| c.view()).collect();
+    let verified = verify(m.model, &runs, &candidates, attack)?;
     let norm = norm_of(attack.budget_kind());
     let mut records = Vec::with_capacity(runs.len());
     for ((run, (candidate, queries, seconds)), adversarial) in
         runs.iter().zip(&outcomes).zip(verified)
     {
-        let clean = images.index_axis(Axis(0), run.sample);
+        let image = clean.image(run.sample);
+        let i = run.sample - clean.first;
         let distortion =
-            check(candidate.view(), clean, settings.domain, norm, budget).map_err(|reason| {
+            check(candidate.view(), image, settings.domain, norm, budget).map_err(|reason| {
                 Error::Internal {
                     message: format!(
                         "attack {} on sample {} of {} produced an invalid example: {reason}",
@@ -298,19 +369,64 @@ fn attack_all(
             norm,
             budget,
             sample: run.sample,
-            label: labels[run.sample],
-            clean_prediction: predictions[run.sample],
+            label: clean.labels[i],
+            clean_prediction: clean.predictions[i],
             target: run.goal.and_then(Goal::target),
             attacked: run.goal.is_some(),
             adversarial_prediction: adversarial,
             success,
             distortion,
-            relative: distortion.relative_to(clean, settings.domain.lo),
+            relative: distortion.relative_to(image, settings.domain.lo),
             queries: *queries,
             seconds: *seconds,
         });
     }
-    Ok((records, candidates))
+    let kept = if settings.keep_examples {
+        let shape = clean.images.shape();
+        Some(stack(&candidates, [shape[1], shape[2], shape[3]], attack)?)
+    } else {
+        None
+    };
+    Ok((records, kept))
+}
+
+/// The verdict on every candidate: a fresh forward pass of the unmodified model, one batch
+/// per block of [`CHUNK`] samples (counted from sample 0), blocks in parallel.
+fn verify(
+    model: &dyn Differentiable,
+    runs: &[Run],
+    candidates: &[ArrayView3<f32>],
+    attack: &dyn Attack,
+) -> Result<Vec<usize>> {
+    let mut blocks: Vec<Range<usize>> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        match blocks.last_mut() {
+            Some(block) if runs[block.start].sample / CHUNK == run.sample / CHUNK => {
+                block.end = i + 1;
+            }
+            _ => blocks.push(i..i + 1),
+        }
+    }
+    let verdicts: Vec<Vec<usize>> = blocks
+        .into_par_iter()
+        .map(|block| {
+            let (c, h, w) = candidates[block.start].dim();
+            let batch = stack(&candidates[block], [c, h, w], attack)?;
+            model.predict(batch.view())
+        })
+        .collect::<Result<_>>()?;
+    Ok(verdicts.into_iter().flatten().collect())
+}
+
+/// `images` of shape `chw` stacked along a new first axis.
+fn stack(images: &[ArrayView3<f32>], chw: [usize; 3], attack: &dyn Attack) -> Result<Array4<f32>> {
+    if images.is_empty() {
+        return Ok(Array4::zeros((0, chw[0], chw[1], chw[2])));
+    }
+    let views: Vec<ArrayView4<f32>> = images.iter().map(|v| v.insert_axis(Axis(0))).collect();
+    ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Internal {
+        message: format!("stacking the candidates of {} failed: {e}", attack.name()),
+    })
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ pub struct SummaryRecord {
     pub mean_minimal_relative: Option<Distortion>,
     /// Median of the same.
     pub median_minimal_relative: Option<Distortion>,
-    /// The model's sensitivity on the clean samples.
+    /// The model's mean sensitivity on the clean samples.
     pub sensitivity: Sensitivity,
     /// Queries of every run.
     pub queries: Queries,
@@ -236,6 +236,17 @@ pub struct Examples {
     pub images: Array4<f32>,
 }
 
+/// A model's sensitivity on one clean sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensitivityRecord {
+    /// The model's name.
+    pub model: String,
+    /// The sample's index in the data.
+    pub sample: usize,
+    /// Its gradient amplitudes.
+    pub sensitivity: Sensitivity,
+}
+
 /// Everything an audit found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditReport {
@@ -249,4 +260,7 @@ pub struct AuditReport {
     pub diagnosis: Vec<Finding>,
     /// The candidates, when kept.
     pub examples: Vec<Examples>,
+    /// Every model's sensitivity on every sample, by model and sample; each summary's
+    /// sensitivity is the mean of its model's.
+    pub sensitivity: Vec<SensitivityRecord>,
 }

@@ -5,20 +5,28 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressStyle};
 use robustaudit::attacks::{by_name, Domain};
 use robustaudit::audit::{
-    self, verdict, AuditModel, ModelInfo, Outcome, PlannedAttack, Progress, Settings,
+    self, verdict, AuditModel, AuditReport, ModelInfo, Outcome, PlannedAttack, Progress, Settings,
+    Shard, SummaryRecord,
 };
 use robustaudit::data::load;
 use robustaudit::error::{Error, Result};
 use robustaudit::model::{GradientSource, InputTransform, Transformed};
 use robustaudit::onnx::{OnnxError, OnnxModel};
-use robustaudit::report::write_report;
+use robustaudit::report::{
+    data_sha256, describe_attacks, describe_models, describe_radii, write_audit, ReportFiles,
+    ShardRecord,
+};
 use sha2::{Digest, Sha256};
 
 use crate::cli::AuditArgs;
 
-/// Resolves the attacks and models, runs the audit with a progress bar on stderr, writes
-/// the reports and prints one line per summary row.
+/// Resolves the attacks and models, runs the audit (or its shard) with a progress bar on
+/// stderr, writes the reports and prints one line per summary row.
 pub fn run(args: &AuditArgs) -> Result<()> {
+    let shard = match &args.shard {
+        Some(text) => Shard::parse(text)?,
+        None => Shard::WHOLE,
+    };
     let attacks = planned_attacks(&args.attacks, &args.attack_params)?;
     let data = load(&args.data, args.split)?.subset(args.samples);
     let (dc, dh, dw) = data.sample_shape();
@@ -73,31 +81,83 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         domain: Domain::DATASET,
         keep_examples: args.save_examples,
     };
+    let infos: Vec<ModelInfo> = models.iter().map(|m| m.info.clone()).collect();
+    let record = ShardRecord {
+        shard,
+        samples: data.len(),
+        data: args.data.clone(),
+        split: args.split.to_string(),
+        data_sha256: data_sha256(data.images.view(), data.labels.as_deref()),
+        seed: args.seed,
+        attacks: describe_attacks(&attacks),
+        eps: describe_radii(&args.eps),
+        eps_l2: describe_radii(&args.eps_l2),
+        models: describe_models(&infos),
+        examples: args.save_examples,
+    };
+    let samples = shard.samples(data.len());
     let bar = Bar::new();
-    let report = audit::run(
+    let report = audit::run_samples(
         &models,
         data.images.view(),
         data.labels.as_deref(),
+        samples.clone(),
         &attacks,
         &settings,
         &bar,
     );
     bar.0.finish_and_clear();
     let report = report?;
-    let files = write_report(&args.out, &report)?;
+    let (files, shard_file) = write_audit(&args.out, &report, &record)?;
 
+    let part = if shard == Shard::WHOLE {
+        String::new()
+    } else {
+        format!(
+            ", shard {shard}: samples {}..{}",
+            samples.start, samples.end
+        )
+    };
     println!(
-        "audit of {} model(s) on {} images of {}, seed {}",
+        "audit of {} model(s) on {} images of {}, seed {}{part}",
         models.len(),
         data.len(),
         data.name,
         args.seed
     );
+    print_summaries(&report.summaries);
+    print_verdicts(&report);
+    print_written(&args.out, &files, &shard_file);
+    Ok(())
+}
+
+/// The files written into `out`.
+pub fn print_written(out: &Path, files: &ReportFiles, shard: &Path) {
+    println!(
+        "wrote {}, {}, {}, {}, {}, {}",
+        files.samples.display(),
+        files.summary.display(),
+        files.diagnosis.display(),
+        files.timings.display(),
+        files.sensitivity.display(),
+        shard.display()
+    );
+    if !files.examples.is_empty() {
+        println!(
+            "wrote {} example batches under {}",
+            files.examples.len(),
+            out.join("examples").display()
+        );
+    }
+}
+
+/// One line per summary row: accuracies, success rate and mean minimal distortion.
+pub fn print_summaries(summaries: &[SummaryRecord]) {
     println!(
         "{:<28} {:<9} {:<12} {:>9} {:>9} {:>9} {:>12}",
         "model", "attack", "budget", "clean", "adv acc", "success", "mean min"
     );
-    for s in &report.summaries {
+    for s in summaries {
         let budget = s
             .budget
             .map_or_else(|| "minimal".to_string(), |b| format!("{} {b}", s.norm));
@@ -119,6 +179,10 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             distortion
         );
     }
+}
+
+/// One line per model: its gradient-masking verdict and the checks that flagged it.
+pub fn print_verdicts(report: &AuditReport) {
     for m in &report.models {
         let findings: Vec<_> = report
             .diagnosis
@@ -142,21 +206,6 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             verdict(findings.iter().copied())
         );
     }
-    println!(
-        "wrote {}, {}, {}, {}",
-        files.samples.display(),
-        files.summary.display(),
-        files.diagnosis.display(),
-        files.timings.display()
-    );
-    if !files.examples.is_empty() {
-        println!(
-            "wrote {} example batches under {}",
-            files.examples.len(),
-            args.out.join("examples").display()
-        );
-    }
-    Ok(())
 }
 
 /// The attacks of `--attacks`, built with the `--attack-param` overrides that name them.

@@ -4,6 +4,7 @@ mod attacks;
 mod audit;
 mod gradcheck;
 mod inspect;
+mod merge;
 mod schema;
 
 use robustaudit::error::Result;
@@ -16,6 +17,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Gradcheck(args) => gradcheck::run(&args),
         Command::Audit(args) => audit::run(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Attacks => {
             attacks::run();
             Ok(())

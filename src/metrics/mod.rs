@@ -6,5 +6,5 @@ mod sensitivity;
 mod statistics;
 
 pub use distortion::Distortion;
-pub use sensitivity::{sensitivity, Sensitivity};
+pub use sensitivity::{mean_sensitivity, sensitivity, Sensitivity};
 pub use statistics::{mean, median};

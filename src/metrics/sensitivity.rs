@@ -8,34 +8,36 @@
 //!   `mean_{i,j} |dF_i / dx_j|` with `dF_i/dx = F_i (dz_i/dx - sum_l F_l dz_l/dx)`, one
 //!   product per class with the seed `F_i (e_i - F)`.
 //!
-//! Both are in logit (or probability) units per unit of the input's value scale, averaged
-//! over the images in f64, in a fixed order.
+//! Both are in logit (or probability) units per unit of the input's value scale, per image
+//! in f64; [`mean_sensitivity`] averages them over images in sample order, so the mean of a
+//! sharded audit's images is the mean of the unsharded one, bit for bit.
 
 use ndarray::{Array2, ArrayView4, Axis};
 
 use crate::error::{Error, Result};
 use crate::model::{Differentiable, CHUNK};
 
-/// A model's mean input-gradient amplitudes over a set of images.
+/// A model's input-gradient amplitudes on one image, or their mean over images.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sensitivity {
-    /// Mean over images and input values of `|d(sum of logits) / dx|`.
+    /// Mean over input values (and images) of `|d(sum of logits) / dx|`.
     pub logit_sum: f64,
-    /// Mean over images, classes and input values of `|d softmax_i / dx|` at temperature 1.
+    /// Mean over classes and input values (and images) of `|d softmax_i / dx|` at
+    /// temperature 1.
     pub softmax_amplitude: f64,
 }
 
-/// The sensitivity of `model` over `images` (zero for no images); `classes + 1` gradient
-/// rows per image.
-pub fn sensitivity(model: &dyn Differentiable, images: ArrayView4<f32>) -> Result<Sensitivity> {
+/// The sensitivity of `model` on each of `images`, in order; `classes + 1` gradient rows
+/// per image, run in chunks of [`CHUNK`] images counted from the first.
+pub fn sensitivity(
+    model: &dyn Differentiable,
+    images: ArrayView4<f32>,
+) -> Result<Vec<Sensitivity>> {
     let n = images.shape()[0];
-    if n == 0 {
-        return Ok(Sensitivity::default());
-    }
     let classes = model.classes();
     let size: usize = images.shape()[1..].iter().product();
     let rows = classes + 1;
-    let (mut logit_sum, mut softmax) = (0.0, 0.0);
+    let mut per_image = Vec::with_capacity(n);
     for chunk in images.axis_chunks_iter(Axis(0), CHUNK) {
         let m = chunk.shape()[0];
         let logits = model.logits(chunk)?;
@@ -62,14 +64,30 @@ pub fn sensitivity(model: &dyn Differentiable, images: ArrayView4<f32>) -> Resul
                     .sum::<f64>()
                     / size as f64
             };
-            logit_sum += mean_abs(0);
-            softmax += (1..rows).map(mean_abs).sum::<f64>() / classes as f64;
+            per_image.push(Sensitivity {
+                logit_sum: mean_abs(0),
+                softmax_amplitude: (1..rows).map(mean_abs).sum::<f64>() / classes as f64,
+            });
         }
     }
-    Ok(Sensitivity {
-        logit_sum: logit_sum / n as f64,
-        softmax_amplitude: softmax / n as f64,
-    })
+    Ok(per_image)
+}
+
+/// The mean of per-image sensitivities, summed in their order (zero for none).
+pub fn mean_sensitivity(per_image: &[Sensitivity]) -> Sensitivity {
+    if per_image.is_empty() {
+        return Sensitivity::default();
+    }
+    let (mut logit_sum, mut softmax) = (0.0, 0.0);
+    for s in per_image {
+        logit_sum += s.logit_sum;
+        softmax += s.softmax_amplitude;
+    }
+    let n = per_image.len() as f64;
+    Sensitivity {
+        logit_sum: logit_sum / n,
+        softmax_amplitude: softmax / n,
+    }
 }
 
 /// Softmax in f64.

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use ndarray_npy::WriteNpyExt;
 
 use super::schema::{
-    Column, TimingRow, DIAGNOSIS_COLUMNS, SAMPLE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS,
+    Column, TimingRow, DIAGNOSIS_COLUMNS, SAMPLE_COLUMNS, SENSITIVITY_COLUMNS, SHARD_COLUMNS,
+    SUMMARY_COLUMNS, TIMING_COLUMNS,
 };
+use super::ShardRecord;
+use crate::attacks::Norm;
 use crate::audit::AuditReport;
 use crate::error::{Error, Result};
 
@@ -21,12 +24,14 @@ pub struct ReportFiles {
     pub diagnosis: PathBuf,
     /// `timings.csv`.
     pub timings: PathBuf,
+    /// `sensitivity.csv`.
+    pub sensitivity: PathBuf,
     /// One `.npy` batch per (model, attack, budget) of kept examples.
     pub examples: Vec<PathBuf>,
 }
 
-/// Writes `samples.csv`, `summary.csv`, `diagnosis.csv`, `timings.csv` and, for kept examples,
-/// `examples/<model>/<attack>[-<norm>-<budget>].npy` into `dir`.
+/// Writes `samples.csv`, `summary.csv`, `diagnosis.csv`, `timings.csv`, `sensitivity.csv`
+/// and, for kept examples, `examples/<model>/<attack>[-<norm>-<budget>].npy` into `dir`.
 pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
     let samples = dir.join("samples.csv");
     write(
@@ -69,6 +74,11 @@ pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
         seconds: s.wall_seconds,
     }));
     write(&timings, &csv_bytes(TIMING_COLUMNS, &rows, &timings)?)?;
+    let sensitivity = dir.join("sensitivity.csv");
+    write(
+        &sensitivity,
+        &csv_bytes(SENSITIVITY_COLUMNS, &report.sensitivity, &sensitivity)?,
+    )?;
     let mut examples = Vec::new();
     for set in &report.examples {
         let index = report
@@ -76,17 +86,7 @@ pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
             .iter()
             .position(|m| m.name == set.model)
             .unwrap_or(0);
-        let stem = Path::new(&set.model)
-            .file_stem()
-            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
-        let name = match set.budget {
-            Some(b) => format!("{}-{}-{b}.npy", set.attack, set.norm),
-            None => format!("{}.npy", set.attack),
-        };
-        let path = dir
-            .join("examples")
-            .join(format!("{index}-{}", safe(&stem)))
-            .join(name);
+        let path = example_path(dir, index, &set.model, set.attack, set.norm, set.budget);
         let mut bytes = Vec::new();
         set.images
             .as_standard_layout()
@@ -102,8 +102,54 @@ pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
         summary,
         diagnosis,
         timings,
+        sensitivity,
         examples,
     })
+}
+
+/// Writes an audit's folder: [`write_report`]'s files, then `shard.csv` (its path is
+/// returned). A `shard.csv` already there is removed first, so a folder that holds one is
+/// complete and of one audit.
+pub fn write_audit(
+    dir: &Path,
+    report: &AuditReport,
+    record: &ShardRecord,
+) -> Result<(ReportFiles, PathBuf)> {
+    let path = dir.join("shard.csv");
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::Write { path, source: e })
+        }
+        _ => {}
+    }
+    let files = write_report(dir, report)?;
+    write(
+        &path,
+        &csv_bytes(SHARD_COLUMNS, std::slice::from_ref(record), &path)?,
+    )?;
+    Ok((files, path))
+}
+
+/// Where the candidates of (model `index` of the audit, called `model`, attack, budget) go:
+/// `dir/examples/<index>-<model stem>/<attack>[-<norm>-<budget>].npy`.
+pub fn example_path(
+    dir: &Path,
+    index: usize,
+    model: &str,
+    attack: &str,
+    norm: Norm,
+    budget: Option<f64>,
+) -> PathBuf {
+    let stem = Path::new(model)
+        .file_stem()
+        .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    let name = match budget {
+        Some(b) => format!("{attack}-{norm}-{b}.npy"),
+        None => format!("{attack}.npy"),
+    };
+    dir.join("examples")
+        .join(format!("{index}-{}", safe(&stem)))
+        .join(name)
 }
 
 /// The header and rows of one file, CSV-encoded.

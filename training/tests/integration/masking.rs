@@ -18,8 +18,10 @@ use super::{arch_path, train};
 /// The undistilled network and the defensively distilled student at T = 20 (digits-small,
 /// 20 epochs each), trained once per test binary.
 fn networks() -> &'static (TractDifferentiable, TractDifferentiable) {
-    static NETWORKS: OnceLock<(tempfile::TempDir, (TractDifferentiable, TractDifferentiable))> =
-        OnceLock::new();
+    static NETWORKS: OnceLock<(
+        tempfile::TempDir,
+        (TractDifferentiable, TractDifferentiable),
+    )> = OnceLock::new();
     &NETWORKS
         .get_or_init(|| {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -100,7 +102,10 @@ fn audit(model: &dyn Differentiable) -> AuditReport {
     let planned: Vec<PlannedAttack> = ["fgsm", "pgd", "deepfool", "square", "spsa"]
         .iter()
         .map(|name| {
-            let (attack, params) = by_name(name).expect("registered").build(&[]).expect("defaults");
+            let (attack, params) = by_name(name)
+                .expect("registered")
+                .build(&[])
+                .expect("defaults");
             PlannedAttack { attack, params }
         })
         .collect();
@@ -119,7 +124,15 @@ fn audit(model: &dyn Differentiable) -> AuditReport {
         domain: Domain::DATASET,
         keep_examples: false,
     };
-    audit::run(&models, images.view(), Some(&labels), &planned, &settings, &()).expect("audit")
+    audit::run(
+        &models,
+        images.view(),
+        Some(&labels),
+        &planned,
+        &settings,
+        &(),
+    )
+    .expect("audit")
 }
 
 fn verdict(report: &AuditReport) -> Verdict {
@@ -142,7 +155,15 @@ fn details(report: &AuditReport) -> String {
     report
         .diagnosis
         .iter()
-        .map(|f| format!("{} {} {:?}: {}", f.check, f.outcome.name(), f.budget, f.detail))
+        .map(|f| {
+            format!(
+                "{} {} {:?}: {}",
+                f.check,
+                f.outcome.name(),
+                f.budget,
+                f.detail
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -176,8 +197,16 @@ fn a_deliberately_saturated_softmax_is_flagged_and_attacks_on_logits_still_succe
     let report = audit(&saturated);
     assert_eq!(verdict(&report), Verdict::Masked, "{}", details(&report));
     let checks = flagged(&report);
-    assert!(checks.contains(&Check::VanishingGradients), "{}", details(&report));
-    assert!(checks.contains(&Check::LogitsBeatProbabilities), "{}", details(&report));
+    assert!(
+        checks.contains(&Check::VanishingGradients),
+        "{}",
+        details(&report)
+    );
+    assert!(
+        checks.contains(&Check::LogitsBeatProbabilities),
+        "{}",
+        details(&report)
+    );
     // Scaling the logits changes no decision and no comparison of margins, so Square on the
     // logits follows nearly the same path (f32 rounding of the scaled margins may break a few
     // near-ties differently): it must do about as well as before.
