@@ -105,6 +105,7 @@ fn two_shards_merge_into_the_unsharded_reports() {
     for file in [
         "samples.csv",
         "summary.csv",
+        "diagnosis.csv",
         "sensitivity.csv",
         "shard.csv",
         "examples/0-digits-small/pgd-linf-0.1.npy",

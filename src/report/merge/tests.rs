@@ -196,7 +196,13 @@ fn three_shards_merge_into_the_unsharded_audit_byte_for_byte() {
     write_audit(out.path(), &merged.report, &merged.record).expect("write");
     let whole = root.join("whole");
     let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    for file in ["samples.csv", "summary.csv", "sensitivity.csv", "shard.csv"] {
+    for file in [
+        "samples.csv",
+        "summary.csv",
+        "diagnosis.csv",
+        "sensitivity.csv",
+        "shard.csv",
+    ] {
         assert!(
             read(whole.join(file)) == read(out.path().join(file)),
             "{file} of the merge differs from the unsharded audit's"
