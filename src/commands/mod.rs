@@ -4,6 +4,7 @@ mod attacks;
 mod audit;
 mod gradcheck;
 mod inspect;
+mod report;
 mod schema;
 
 use robustaudit::error::Result;
@@ -24,5 +25,6 @@ pub fn run(cli: Cli) -> Result<()> {
             schema::run();
             Ok(())
         }
+        Command::Report(args) => report::run(&args),
     }
 }
