@@ -15,10 +15,19 @@ pub struct AuditedModel {
     pub path: String,
     /// SHA-256 of the model file.
     pub sha256: String,
-    /// Fraction of clean images classified correctly (first row's).
+    /// Fraction of clean images classified correctly (its first row's, as are the other
+    /// per-model values).
     pub clean_accuracy: f64,
     /// Images audited.
     pub samples: u64,
+    /// Metadata role (empty when absent).
+    pub role: String,
+    /// Metadata hop (empty when absent).
+    pub hop: String,
+    /// Metadata temperature (empty when absent).
+    pub metadata_temperature: String,
+    /// `exact` or `finite-differences`.
+    pub gradients: String,
     /// Mean |d(sum of logits)/dx|.
     pub sensitivity_logit_sum: f64,
     /// Mean |d softmax_i/dx|.
@@ -34,27 +43,12 @@ pub struct AuditedModel {
 }
 
 impl AuditedModel {
-    /// Metadata role from `summary.csv` (empty when absent).
-    pub fn role(&self) -> &str {
-        &self.rows[0].role
-    }
-
-    /// Metadata hop from `summary.csv` (empty when absent).
-    pub fn hop(&self) -> &str {
-        &self.rows[0].hop
-    }
-
     /// Training temperature: the manifest's, else the model's metadata.
     pub fn temperature(&self) -> Option<f64> {
         match &self.manifest {
             Some(m) => Some(m.temperature),
-            None => self.rows[0].temperature.parse().ok(),
+            None => self.metadata_temperature.parse().ok(),
         }
-    }
-
-    /// `exact` or `finite-differences`.
-    pub fn gradients(&self) -> &str {
-        &self.rows[0].gradients
     }
 
     /// The minimal-perturbation L2 robustness: the `cw-l2` row, else `deepfool`'s.
@@ -103,6 +97,10 @@ pub fn audited_models(folder: &AuditFolder) -> Vec<AuditedModel> {
             sha256: row.sha256.clone(),
             clean_accuracy: row.clean_accuracy,
             samples: row.samples,
+            role: row.role.clone(),
+            hop: row.hop.clone(),
+            metadata_temperature: row.temperature.clone(),
+            gradients: row.gradients.clone(),
             sensitivity_logit_sum: row.sensitivity_logit_sum,
             sensitivity_softmax: row.sensitivity_softmax,
             verdict: verdict(row),
@@ -128,7 +126,12 @@ pub fn audited_models(folder: &AuditFolder) -> Vec<AuditedModel> {
     for model in &mut models {
         if names.iter().filter(|n| **n == model.name).count() > 1 {
             let short: String = model.sha256.chars().take(8).collect();
-            model.name = format!("{} ({short})", model.name);
+            let tag = if short.is_empty() {
+                model.path.clone()
+            } else {
+                short
+            };
+            model.name = format!("{} ({tag})", model.name);
         }
     }
     models

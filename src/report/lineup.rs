@@ -292,7 +292,7 @@ fn from_metadata(models: &[AuditedModel]) -> Lineup {
     let mut entries = Vec::new();
     let mut ends: Vec<(u32, usize)> = Vec::new();
     for (i, model) in models.iter().enumerate() {
-        if model.role() == "undistilled" {
+        if model.role == "undistilled" {
             if !lengths.contains(&None) {
                 series.push(baseline_series());
                 lengths.push(None);
@@ -303,8 +303,8 @@ fn from_metadata(models: &[AuditedModel]) -> Lineup {
                 model: i,
                 temperature: model.temperature(),
             });
-        } else if model.role() == "student" {
-            if let Ok(hop) = model.hop().parse::<u32>() {
+        } else if model.role == "student" {
+            if let Ok(hop) = model.hop.parse::<u32>() {
                 ends.push((hop + 1, i));
             }
         }
@@ -378,4 +378,170 @@ pub fn extra_colour(n: usize) -> Rgb {
 /// `teacher>assistant>student` as `teacher → assistant → student`.
 fn lineage_text(lineage: &str) -> String {
     lineage.split('>').collect::<Vec<_>>().join(" → ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::audited::audited_models;
+    use crate::report::read::{AuditFolder, ManifestEntry, SummaryRow};
+
+    fn row(model: &str, sha256: &str, role: &str, hop: &str, temperature: &str) -> SummaryRow {
+        SummaryRow {
+            model: format!("models/{model}.onnx"),
+            sha256: sha256.into(),
+            role: role.into(),
+            hop: hop.into(),
+            temperature: temperature.into(),
+            gradients: "exact".into(),
+            attack: "cw-l2".into(),
+            norm: "l2".into(),
+            budget: None,
+            samples: 10,
+            clean_accuracy: 0.9,
+            adversarial_accuracy: 0.5,
+            success_rate: Some(0.5),
+            mean_min_l2: Some(0.4),
+            mean_min_linf: None,
+            mean_min_l0: None,
+            sensitivity_logit_sum: 1.0,
+            sensitivity_softmax: 0.01,
+            masking_verdict: None,
+        }
+    }
+
+    fn entry(stem: &str, role: &str, hop: u32, chains: &str, temperature: f64) -> ManifestEntry {
+        ManifestEntry {
+            file: format!("{stem}.onnx"),
+            role: role.into(),
+            hop,
+            lineage: String::new(),
+            chains: chains.into(),
+            temperature,
+            sha256: format!("sha-{stem}"),
+            test_accuracy: None,
+        }
+    }
+
+    fn folder(summary: Vec<SummaryRow>, manifest: Option<Vec<ManifestEntry>>) -> AuditFolder {
+        AuditFolder {
+            dir: "audit".into(),
+            summary,
+            diagnosis: None,
+            manifest,
+            logs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn chains_are_shown_by_their_last_network_and_named_by_length() {
+        // Chains a (2 networks), b and z (3 each), d (5), at T = 10; the baseline at T = 1.
+        let manifest = vec![
+            entry("base", "undistilled", 0, "", 1.0),
+            entry("t", "teacher", 0, "a;b;d;z", 10.0),
+            entry("t-s", "student", 1, "a", 10.0),
+            entry("t-a", "assistant", 1, "b;d", 10.0),
+            entry("t-a-s", "student", 2, "b", 10.0),
+            entry("t-x", "assistant", 1, "z", 10.0),
+            entry("t-x-s", "student", 2, "z", 10.0),
+            entry("t-a-a", "assistant", 2, "d", 10.0),
+            entry("t-a-a-a", "assistant", 3, "d", 10.0),
+            entry("t-a-a-a-s", "student", 4, "d", 10.0),
+        ];
+        // Every network but the last of chain d was audited.
+        let summary: Vec<SummaryRow> = manifest
+            .iter()
+            .filter(|m| m.file != "t-a-a-a-s.onnx")
+            .map(|m| row(m.stem(), &m.sha256, &m.role, "", ""))
+            .collect();
+        let folder = folder(summary, Some(manifest.clone()));
+        let models = audited_models(&folder);
+        let lineup = lineup(&models, Some(&manifest));
+        assert_eq!(lineup.source, LineupSource::Manifest);
+        let kinds: Vec<(ChainKind, &str)> = lineup
+            .series
+            .iter()
+            .map(|s| (s.kind, s.label.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (ChainKind::Undistilled, "undistilled"),
+                (ChainKind::Distillation, "defensive distillation"),
+                (ChainKind::TeacherAssistant, "teacher-assistant chain"),
+                (ChainKind::Other, "z"),
+                (ChainKind::Longer, "longer chain"),
+            ]
+        );
+        let shown: Vec<(&str, &str)> = lineup
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    lineup.series[e.series].label.as_str(),
+                    models[e.model].name.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("undistilled", "base"),
+                ("defensive distillation", "t-s"),
+                ("teacher-assistant chain", "t-a-s"),
+                ("z", "t-x-s"),
+            ]
+        );
+        assert_eq!(lineup.unaudited, ["d at T = 10: t-a-a-a-s.onnx"]);
+        assert_eq!(lineup.chain_temperatures(), [10.0]);
+    }
+
+    #[test]
+    fn without_a_manifest_a_student_at_hop_h_ends_a_chain_of_h_plus_one() {
+        let summary = vec![
+            row("u", "1", "undistilled", "0", "1"),
+            row("t", "2", "teacher", "0", "20"),
+            row("s1", "3", "student", "1", "20"),
+            row("s2", "4", "student", "2", "20"),
+            row("s5", "5", "student", "5", "20"),
+            row("s1-100", "6", "student", "1", "100"),
+        ];
+        let models = audited_models(&folder(summary, None));
+        let lineup = lineup(&models, None);
+        assert_eq!(lineup.source, LineupSource::Metadata);
+        let shown: Vec<(ChainKind, &str, Option<f64>)> = lineup
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    lineup.series[e.series].kind,
+                    models[e.model].name.as_str(),
+                    e.temperature,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (ChainKind::Undistilled, "u", Some(1.0)),
+                (ChainKind::Distillation, "s1", Some(20.0)),
+                (ChainKind::Distillation, "s1-100", Some(100.0)),
+                (ChainKind::TeacherAssistant, "s2", Some(20.0)),
+                (ChainKind::Longer, "s5", Some(20.0)),
+            ]
+        );
+        assert_eq!(lineup.chain_temperatures(), [20.0, 100.0]);
+    }
+
+    #[test]
+    fn models_without_chain_metadata_stand_alone() {
+        let summary = vec![row("a", "1", "", "", ""), row("b", "2", "", "", "")];
+        let models = audited_models(&folder(summary, None));
+        let lineup = lineup(&models, None);
+        assert_eq!(lineup.source, LineupSource::Models);
+        let labels: Vec<&str> = lineup.series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["a", "b"]);
+        assert!(lineup.chain_temperatures().is_empty());
+        assert_ne!(lineup.series[0].colour, lineup.series[1].colour);
+    }
 }

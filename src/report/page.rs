@@ -28,9 +28,9 @@ pub fn blocks(
     plots: &[Plot],
 ) -> Vec<Block> {
     let mut out = vec![Block::Heading(1, title(folder), "sec-top".into())];
-    out.push(Block::Paragraph(overview(models)));
     out.push(Block::Heading(2, "Headline".into(), "sec-headline".into()));
     out.push(Block::Table(headline_table(models, lineup)));
+    out.push(Block::Paragraph(overview(models)));
     out.push(Block::List(lineup_notes(folder, models, lineup)));
     out.push(Block::Heading(
         2,
@@ -185,13 +185,13 @@ fn models_table(models: &[AuditedModel], lineup: &Lineup) -> Table {
                         m.manifest
                             .as_ref()
                             .map(|e| e.role.clone())
-                            .or_else(|| Some(m.role().to_string()).filter(|r| !r.is_empty())),
+                            .or_else(|| Some(m.role.to_string()).filter(|r| !r.is_empty())),
                     )),
                     Cell::number(or_dash(m.temperature().map(|t| t.to_string()))),
                     Cell::number(percent(m.clean_accuracy)),
                     Cell::number(significant(m.sensitivity_logit_sum)),
                     Cell::number(significant(m.sensitivity_softmax)),
-                    Cell::text(m.gradients().to_string()),
+                    Cell::text(m.gradients.to_string()),
                     verdict_cell(m),
                 ],
             )
@@ -235,10 +235,10 @@ fn facts(model: &AuditedModel) -> Vec<String> {
             }
             facts.push(line);
         }
-        None if !model.role().is_empty() => facts.push(format!(
+        None if !model.role.is_empty() => facts.push(format!(
             "metadata: role {}, hop {}, temperature {}",
-            model.role(),
-            or_dash(Some(model.hop().to_string()).filter(|h| !h.is_empty())),
+            model.role,
+            or_dash(Some(model.hop.to_string()).filter(|h| !h.is_empty())),
             or_dash(model.temperature().map(|t| t.to_string()))
         )),
         None => {}
@@ -247,7 +247,7 @@ fn facts(model: &AuditedModel) -> Vec<String> {
         "clean accuracy {} on {} images; {} gradients",
         percent(model.clean_accuracy),
         model.samples,
-        model.gradients()
+        model.gradients
     ));
     facts
 }

@@ -317,3 +317,47 @@ fn malformed(
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_read_by_name_whatever_their_order_and_extras() {
+        let dir = tempfile::tempdir().unwrap();
+        // Columns shuffled, an unknown one added, the optional ones left out.
+        std::fs::write(
+            dir.path().join("summary.csv"),
+            "future_column,sensitivity_softmax,model,schema_version,attack,norm,budget,samples,\
+             clean_accuracy,adversarial_accuracy,success_rate,mean_min_l2,mean_min_linf,\
+             mean_min_l0,sensitivity_logit_sum,sha256\n\
+             x,0.001,m.onnx,1,fgsm,linf,0.3,10,0.9,0.4,0.5,,,,2.5,abc\n",
+        )
+        .unwrap();
+        let folder = read_folder(dir.path()).unwrap();
+        let row = &folder.summary[0];
+        assert_eq!(row.model, "m.onnx");
+        assert_eq!(row.budget, Some(0.3));
+        assert_eq!(row.success_rate, Some(0.5));
+        assert_eq!(row.mean_min_l2, None);
+        assert_eq!(row.sensitivity_logit_sum, 2.5);
+        assert_eq!(row.masking_verdict, None);
+        assert_eq!(row.role, "");
+        assert!(folder.diagnosis.is_none() && folder.manifest.is_none());
+    }
+
+    #[test]
+    fn a_missing_required_column_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("summary.csv"),
+            "schema_version,model\n1,m.onnx\n",
+        )
+        .unwrap();
+        let err = read_folder(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with("summary.csv, line 2: missing field `sha256`"),
+            "{err}"
+        );
+    }
+}

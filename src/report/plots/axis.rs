@@ -49,13 +49,14 @@ impl Axis {
             (lo - 0.5, lo + 0.5)
         };
         let step = round_step((hi - lo) / 5.0);
-        let mut ticks = Vec::new();
-        let mut t = (lo / step).ceil() * step;
-        while t <= hi + step * 1e-9 {
-            // Snap away the float error of repeated steps (0.30000000000000004).
-            ticks.push((t / step).round() * step);
-            t += step;
-        }
+        // Each tick rounded to the step's decimals: 0.6, not 0.6000000000000001.
+        let decimals = (-step.log10().floor()).max(0.0) as usize;
+        let ticks = ((lo / step).ceil() as i64..=(hi / step + 1e-9).floor() as i64)
+            .map(|k| {
+                let t = k as f64 * step;
+                format!("{t:.decimals$}").parse().unwrap_or(t)
+            })
+            .collect();
         Axis {
             scale: Scale::Linear,
             lo,

@@ -61,13 +61,13 @@ pub fn height(items: &[LegendItem], width: f64) -> f64 {
     rows * ROW + 2.0 * PAD
 }
 
-/// Where each item goes in an area `width` device pixels wide, and the height it needs.
-pub fn layout<DB: DrawingBackend>(
+/// Where each item goes in an area `width` device pixels wide.
+fn layout<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     items: &[LegendItem],
     width: u32,
     style: &Style,
-) -> Result<(Vec<(i32, i32)>, u32), DrawingAreaErrorKind<DB::ErrorType>> {
+) -> Result<Vec<(i32, i32)>, DrawingAreaErrorKind<DB::ErrorType>> {
     let text = style.text(TEXT);
     let (mut x, mut y) = (style.px(PAD), style.px(PAD));
     let mut places = Vec::with_capacity(items.len());
@@ -81,22 +81,17 @@ pub fn layout<DB: DrawingBackend>(
         places.push((x, y));
         x += needed + style.px(SPACING);
     }
-    let height = if items.is_empty() {
-        0
-    } else {
-        (y + style.px(ROW + PAD)) as u32
-    };
-    Ok((places, height))
+    Ok(places)
 }
 
-/// Draws `items` into `area`, which should be as tall as [`layout`] says.
+/// Draws `items` into `area`, which should be as tall as [`height`] says.
 pub fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     items: &[LegendItem],
     style: &Style,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let (width, _) = area.dim_in_pixel();
-    let (places, _) = layout(area, items, width, style)?;
+    let places = layout(area, items, width, style)?;
     for (item, &(x, y)) in items.iter().zip(&places) {
         let mid = y + style.px(ROW / 2.0);
         let (x0, x1) = (x, x + style.px(SWATCH - 4.0));

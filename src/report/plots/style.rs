@@ -7,8 +7,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::report::lineup::Rgb;
 
-/// The font family every figure's text uses (registered by [`super::font`]).
-pub const FONT_FAMILY: &str = "sans-serif";
+/// The font family every figure's text uses: the name the font is registered under for the
+/// PNG, and the CSS font list of the SVG text (so that browsers lay it out in the font the
+/// figure was measured with, where they have it).
+pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
 
 /// Light grey of the grid lines.
 pub const GRID: RGBColor = RGBColor(222, 222, 222);
