@@ -1,6 +1,8 @@
 //! `robustaudit report`: render an audit folder's figures and pages.
 
-use robustaudit::error::Result;
+use std::io::Write;
+
+use robustaudit::error::{Error, Result};
 use robustaudit::report::{render_report, LineupSource};
 
 use crate::cli::ReportArgs;
@@ -15,7 +17,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         }
         LineupSource::Models => "no chain information: each model on its own",
     };
-    println!(
+    let mut lines = vec![format!(
         "report of {} model(s); {source}; {}",
         pages.models,
         if pages.diagnosed {
@@ -23,11 +25,27 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         } else {
             "not diagnosed (no diagnosis.csv)"
         }
+    )];
+    lines.extend(
+        pages
+            .plots
+            .iter()
+            .chain([&pages.html, &pages.markdown])
+            .map(|p| format!("wrote {}", p.display())),
     );
-    for path in &pages.plots {
-        println!("wrote {}", path.display());
+    // The files are written; a reader that closed stdout early (`| head`) is no failure.
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        match writeln!(stdout, "{line}") {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(source) => {
+                return Err(Error::Write {
+                    path: "standard output".into(),
+                    source,
+                })
+            }
+        }
     }
-    println!("wrote {}", pages.html.display());
-    println!("wrote {}", pages.markdown.display());
     Ok(())
 }
