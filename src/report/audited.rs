@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::read::{AuditFolder, DiagnosisRow, ManifestEntry, SummaryRow};
+use super::page_input::{AuditFolder, DiagnosisRow, ManifestEntry, SummaryRow};
 
 /// One audited model and its rows.
 #[derive(Debug, Clone, PartialEq)]

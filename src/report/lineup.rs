@@ -156,7 +156,10 @@ impl Lineup {
 
 /// The lineup of `models`: from their manifest rows when any has one, else from their
 /// metadata, else one series per model.
-pub fn lineup(models: &[AuditedModel], manifest: Option<&[super::read::ManifestEntry]>) -> Lineup {
+pub fn lineup(
+    models: &[AuditedModel],
+    manifest: Option<&[super::page_input::ManifestEntry]>,
+) -> Lineup {
     if let Some(manifest) = manifest.filter(|_| models.iter().any(|m| m.manifest.is_some())) {
         return from_manifest(models, manifest);
     }
@@ -191,7 +194,7 @@ pub fn lineup(models: &[AuditedModel], manifest: Option<&[super::read::ManifestE
     }
 }
 
-fn from_manifest(models: &[AuditedModel], manifest: &[super::read::ManifestEntry]) -> Lineup {
+fn from_manifest(models: &[AuditedModel], manifest: &[super::page_input::ManifestEntry]) -> Lineup {
     let model_of = |sha256: &str| models.iter().position(|m| m.sha256 == sha256);
     let mut series = Vec::new();
     let mut entries = Vec::new();
@@ -214,7 +217,7 @@ fn from_manifest(models: &[AuditedModel], manifest: &[super::read::ManifestEntry
         }
     }
     // Every configured chain with its last hop at each temperature.
-    let mut chains: Vec<(String, u32, Vec<&super::read::ManifestEntry>)> = Vec::new();
+    let mut chains: Vec<(String, u32, Vec<&super::page_input::ManifestEntry>)> = Vec::new();
     for row in manifest.iter().filter(|m| m.role != "undistilled") {
         for chain in row.chain_names() {
             if !chains.iter().any(|(name, ..)| name == chain) {
@@ -384,7 +387,7 @@ fn lineage_text(lineage: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::audited::audited_models;
-    use crate::report::read::{AuditFolder, ManifestEntry, SummaryRow};
+    use crate::report::page_input::{AuditFolder, ManifestEntry, SummaryRow};
 
     fn row(model: &str, sha256: &str, role: &str, hop: &str, temperature: &str) -> SummaryRow {
         SummaryRow {

@@ -11,16 +11,16 @@ mod input_error;
 mod lineup;
 mod markdown;
 mod page;
+mod page_input;
 mod plots;
-mod read;
 mod render;
 mod schema;
 mod write;
 
 pub use input_error::ReportInputError;
 pub use lineup::LineupSource;
+pub use page_input::{read_folder, AuditFolder, DiagnosisRow, EpochRow, ManifestEntry, SummaryRow};
 pub use plots::{DEFAULT_FONT, PNG_SCALE};
-pub use read::{read_folder, AuditFolder, DiagnosisRow, EpochRow, ManifestEntry, SummaryRow};
 pub use render::{render_report, ReportPages, PLOTS_FOLDER};
 pub use schema::{
     markdown, Column, TimingRow, SAMPLE_COLUMNS, SCHEMA_VERSION, SUMMARY_COLUMNS, TIMING_COLUMNS,

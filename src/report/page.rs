@@ -6,8 +6,8 @@ use super::document::{Block, Cell, Table, Tone};
 use super::format::{or_dash, percent, significant};
 use super::headline::{headline_table, verdict_cell};
 use super::lineup::{Lineup, LineupSource};
+use super::page_input::AuditFolder;
 use super::plots::{norm_symbol, Plot};
-use super::read::AuditFolder;
 
 /// The page's title.
 pub fn title(folder: &AuditFolder) -> String {

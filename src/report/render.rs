@@ -8,8 +8,8 @@ use super::html::html;
 use super::lineup::{lineup, LineupSource};
 use super::markdown::markdown;
 use super::page::{blocks, title};
+use super::page_input::read_folder;
 use super::plots::{draw_plots, use_font};
-use super::read::read_folder;
 use crate::error::{Error, Result};
 
 /// The folder under the audit folder that holds the figures.

@@ -21,7 +21,7 @@ pub use temperature::robustness_attack;
 
 use super::audited::AuditedModel;
 use super::lineup::Lineup;
-use super::read::AuditFolder;
+use super::page_input::AuditFolder;
 use budget::BudgetFigure;
 use figure::{render, Figure};
 use success::SuccessFigure;

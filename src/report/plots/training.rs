@@ -13,7 +13,7 @@ use super::style::Style;
 use super::temperature::linear_axis;
 use crate::report::audited::AuditedModel;
 use crate::report::lineup::{extra_colour, Lineup};
-use crate::report::read::{ManifestEntry, TrainingLog};
+use crate::report::page_input::{ManifestEntry, TrainingLog};
 
 const WIDTH: f64 = 960.0;
 const PANEL_HEIGHT: f64 = 300.0;
@@ -93,7 +93,7 @@ impl TrainingFigure {
                     .max()
                     .unwrap_or(1);
                 let x = Axis::linear(0.0, f64::from(last_epoch), Format::Number);
-                let lines = |value: fn(&crate::report::read::EpochRow) -> f64| -> Vec<Line> {
+                let lines = |value: fn(&crate::report::page_input::EpochRow) -> f64| -> Vec<Line> {
                     styled
                         .iter()
                         .map(|(l, colour, dashed)| Line {
