@@ -86,6 +86,26 @@ pub enum Command {
     Attacks,
     /// Print the report schema (docs/report-schema.md) as markdown.
     Schema,
+    /// Render an audit folder's figures and pages from its CSV files alone.
+    ///
+    /// Reads DIR/summary.csv (required), DIR/diagnosis.csv, DIR/models/manifest.csv and
+    /// DIR/models/*.log.csv (each when present), by column name, and writes
+    /// DIR/report.html (self-contained: inline CSS and SVG, no scripts or external
+    /// references), DIR/report.md (figures linked as plots/*.png) and DIR/plots/*.svg and
+    /// *.png. Needs no model file and no dataset, so folders merged from several machines
+    /// render alike.
+    ///
+    /// The page leads with the headline table: at each distillation temperature, the
+    /// undistilled baseline, defensive distillation (teacher -> student), the
+    /// teacher-assistant chain and the longer chain, each by its last network, with clean
+    /// accuracy, sensitivity, C&W L2 robustness and the gradient-masking verdict. Kinds of
+    /// training come from models/manifest.csv joined by sha-256, else from the models' role,
+    /// hop and temperature metadata.
+    ///
+    /// Exit code 3 when DIR or its summary.csv is missing or a CSV row is malformed (the file
+    /// and line are named), 2 for a schema version this build does not read, 5 when the font
+    /// cannot be loaded.
+    Report(ReportArgs),
 }
 
 /// Arguments of `robustaudit inspect`.
@@ -206,6 +226,17 @@ pub struct MergeArgs {
     /// The folder the merged reports go to (created if missing; not one of the shards').
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Arguments of `robustaudit report`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_HELP)]
+pub struct ReportArgs {
+    /// The audit folder (`robustaudit audit --out DIR`).
+    pub dir: PathBuf,
+    /// The TrueType or OpenType font the figures are laid out and drawn with.
+    #[arg(long, default_value = robustaudit::report::DEFAULT_FONT)]
+    pub font: PathBuf,
 }
 
 /// A whole number of at least 1.

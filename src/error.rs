@@ -5,7 +5,7 @@
 //! | 0 | success |
 //! | 1 | unexpected internal error, or an output that could not be written |
 //! | 2 | bad command line (unknown flag, bad value) |
-//! | 3 | bad or missing dataset |
+//! | 3 | bad or missing dataset, or audit folder (`report`) |
 //! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, no gradient |
 //! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable |
 //! | 6 | bad architecture spec or configuration |
@@ -17,12 +17,13 @@ use crate::arch::ArchError;
 use crate::data::DataError;
 use crate::grad::GradError;
 use crate::onnx::OnnxError;
+use crate::report::ReportInputError;
 
 /// Exit code for an unexpected error or an output that could not be written.
 pub const EXIT_INTERNAL: u8 = 1;
 /// Exit code for a bad command line.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code for a bad or missing dataset.
+/// Exit code for a bad or missing dataset or audit folder.
 pub const EXIT_DATA: u8 = 3;
 /// Exit code for a bad model file.
 pub const EXIT_MODEL: u8 = 4;
@@ -39,7 +40,7 @@ Exit codes:
   0  success
   1  internal error, or an output that could not be written
   2  bad command line
-  3  bad or missing dataset
+  3  bad or missing dataset, or audit folder (report)
   4  bad model file (malformed, truncated, unsupported op, no image input, unsafe reference,
      no gradient rule)
   5  missing dependency (run scripts/setup; scripts/setup --cuda for the gpu)
@@ -91,6 +92,9 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// An audit folder could not be read back for a report.
+    #[error(transparent)]
+    Report(#[from] ReportInputError),
     /// A check ran to the end and found a failure.
     #[error("{message}")]
     Check {
@@ -113,6 +117,7 @@ impl Error {
             Error::Dependency { .. } => EXIT_DEPENDENCY,
             Error::Usage { .. } => EXIT_USAGE,
             Error::Check { .. } => EXIT_CHECK,
+            Error::Report(e) => e.exit_code(),
         }
     }
 
@@ -130,6 +135,7 @@ impl Error {
             Error::Dependency { hint, .. }
             | Error::Usage { hint, .. }
             | Error::Check { hint, .. } => hint.clone(),
+            Error::Report(e) => e.hint(),
         }
     }
 

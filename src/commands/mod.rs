@@ -5,6 +5,7 @@ mod audit;
 mod gradcheck;
 mod inspect;
 mod merge;
+mod report;
 mod schema;
 
 use robustaudit::error::Result;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli) -> Result<()> {
             schema::run();
             Ok(())
         }
+        Command::Report(args) => report::run(&args),
     }
 }

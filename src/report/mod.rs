@@ -1,14 +1,32 @@
 //! Audit reports: the CSV schemas (one table of columns per file, the single source of the
-//! files' headers, values and documentation), writing them, and merging the folders of a
-//! sharded audit.
+//! files' headers, values and documentation), writing them, merging the folders of a
+//! sharded audit, and reading an audit folder back to render its figures and pages
+//! (`robustaudit report`).
 
+mod audited;
+mod document;
+mod format;
+mod headline;
+mod html;
+mod input_error;
+mod lineup;
+mod markdown;
 mod merge;
+mod page;
+mod page_input;
+mod plots;
 mod read;
+mod render;
 mod schema;
 mod shard_record;
 mod write;
 
+pub use input_error::ReportInputError;
+pub use lineup::LineupSource;
 pub use merge::{merge, Merged};
+pub use page_input::{read_folder, AuditFolder, DiagnosisRow, EpochRow, ManifestEntry, SummaryRow};
+pub use plots::{DEFAULT_FONT, PNG_SCALE};
+pub use render::{render_report, ReportPages, PLOTS_FOLDER};
 pub use schema::{
     markdown, Column, TimingRow, SAMPLE_COLUMNS, SCHEMA_VERSION, SENSITIVITY_COLUMNS,
     SHARD_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS,

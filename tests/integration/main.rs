@@ -5,6 +5,7 @@ mod audit;
 mod datasets;
 mod gradcheck;
 mod inspect;
+mod report;
 mod shard;
 mod tract;
 

@@ -1,0 +1,51 @@
+//! `robustaudit report`: render an audit folder's figures and pages.
+
+use std::io::Write;
+
+use robustaudit::error::{Error, Result};
+use robustaudit::report::{render_report, LineupSource};
+
+use crate::cli::ReportArgs;
+
+/// Renders the report and prints what was written.
+pub fn run(args: &ReportArgs) -> Result<()> {
+    let pages = render_report(&args.dir, &args.font)?;
+    let source = match pages.source {
+        LineupSource::Manifest => "kinds of training from models/manifest.csv",
+        LineupSource::Metadata => {
+            "no matching models/manifest.csv: kinds of training from model metadata"
+        }
+        LineupSource::Models => "no chain information: each model on its own",
+    };
+    let mut lines = vec![format!(
+        "report of {} model(s); {source}; {}",
+        pages.models,
+        if pages.diagnosed {
+            "masking diagnosis from diagnosis.csv"
+        } else {
+            "not diagnosed (no diagnosis.csv)"
+        }
+    )];
+    lines.extend(
+        pages
+            .plots
+            .iter()
+            .chain([&pages.html, &pages.markdown])
+            .map(|p| format!("wrote {}", p.display())),
+    );
+    // The files are written; a reader that closed stdout early (`| head`) is no failure.
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        match writeln!(stdout, "{line}") {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(source) => {
+                return Err(Error::Write {
+                    path: "standard output".into(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}

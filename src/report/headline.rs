@@ -1,0 +1,120 @@
+//! The headline table: at each distillation temperature, the undistilled baseline, defensive
+//! distillation, the teacher-assistant chain and the longer chain side by side, with clean
+//! accuracy, sensitivity, minimal-L2 robustness and the gradient-masking verdict.
+
+use super::audited::AuditedModel;
+use super::document::{Cell, Table, Tone};
+use super::format::{or_dash, percent, significant};
+use super::lineup::{ChainKind, Entry, Lineup};
+use super::plots::robustness_attack;
+
+/// The verdict of a model as a cell: `masked`, `clear`, `inconclusive` or `not diagnosed`.
+pub fn verdict_cell(model: &AuditedModel) -> Cell {
+    match model.verdict.as_deref() {
+        Some("masked") => Cell::text("masked").tone(Tone::Bad),
+        Some("clear") => Cell::text("clear").tone(Tone::Good),
+        Some("inconclusive") => Cell::text("inconclusive").tone(Tone::Warn),
+        Some(other) => Cell::text(other),
+        None => Cell::text("not diagnosed").tone(Tone::Muted),
+    }
+}
+
+/// The rows of the headline, grouped by temperature: (temperature, entries).
+pub fn headline_groups(lineup: &Lineup) -> Vec<(Option<f64>, Vec<Entry>)> {
+    let temperatures = lineup.chain_temperatures();
+    if temperatures.is_empty() {
+        return vec![(None, lineup.entries.clone())];
+    }
+    let baseline: Vec<Entry> = lineup
+        .entries
+        .iter()
+        .filter(|e| lineup.series[e.series].kind == ChainKind::Undistilled)
+        .copied()
+        .collect();
+    temperatures
+        .into_iter()
+        .map(|t| {
+            let mut entries = baseline.clone();
+            for s in 0..lineup.series.len() {
+                if lineup.series[s].kind != ChainKind::Undistilled {
+                    entries.extend(
+                        lineup
+                            .entries_of(s)
+                            .into_iter()
+                            .filter(|e| e.temperature == Some(t)),
+                    );
+                }
+            }
+            (Some(t), entries)
+        })
+        .collect()
+}
+
+/// The headline table.
+pub fn headline_table(models: &[AuditedModel], lineup: &Lineup) -> Table {
+    let shown: Vec<&AuditedModel> = lineup.entries.iter().map(|e| &models[e.model]).collect();
+    let attack = robustness_attack(&shown);
+    let short = if attack.starts_with("C&W") {
+        "C&W L2"
+    } else {
+        attack
+    };
+    let header = vec![
+        "T".to_string(),
+        "training".into(),
+        "model".into(),
+        "clean accuracy".into(),
+        "sensitivity Σ logits".into(),
+        "sensitivity softmax".into(),
+        format!("{short}: mean min L2"),
+        format!("{short}: success"),
+        "gradient masking".into(),
+    ];
+    let mut rows = Vec::new();
+    for (t, entries) in headline_groups(lineup) {
+        for (i, e) in entries.iter().enumerate() {
+            let model = &models[e.model];
+            let series = &lineup.series[e.series];
+            let label = if series.kind == ChainKind::Undistilled {
+                format!(
+                    "{} (T = {})",
+                    series.label,
+                    e.temperature.map_or_else(|| "1".into(), |t| t.to_string())
+                )
+            } else {
+                series.label.clone()
+            };
+            let robustness = model.l2_robustness();
+            let note = match robustness {
+                Some(r) if r.attack != "cw-l2" && attack.starts_with("C&W") => {
+                    format!(" ({})", r.attack)
+                }
+                _ => String::new(),
+            };
+            rows.push((
+                i == 0,
+                vec![
+                    Cell::number(t.map_or_else(|| "–".into(), |t| t.to_string())),
+                    Cell::text(label).swatch(series.colour),
+                    Cell::text(model.name.clone()),
+                    Cell::number(percent(model.clean_accuracy)),
+                    Cell::number(significant(model.sensitivity_logit_sum)),
+                    Cell::number(significant(model.sensitivity_softmax)),
+                    Cell::number(format!(
+                        "{}{note}",
+                        or_dash(robustness.and_then(|r| r.mean_min_l2).map(significant))
+                    )),
+                    Cell::number(or_dash(
+                        robustness.and_then(|r| r.success_rate).map(percent),
+                    )),
+                    verdict_cell(model),
+                ],
+            ));
+        }
+    }
+    Table {
+        id: "headline".into(),
+        header,
+        rows,
+    }
+}

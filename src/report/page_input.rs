@@ -1,0 +1,363 @@
+//! Reading an audit folder back: `summary.csv` (required), `diagnosis.csv`,
+//! `models/manifest.csv` and `models/*.log.csv` (each optional), every column by its header
+//! name, so files from older or newer writers with extra columns still read.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::input_error::ReportInputError;
+use super::schema::SCHEMA_VERSION;
+
+/// One row of `summary.csv`: a (model, attack, budget).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SummaryRow {
+    /// The model file as given to the audit.
+    pub model: String,
+    /// SHA-256 of the model file.
+    pub sha256: String,
+    /// Metadata role; empty when absent.
+    #[serde(default)]
+    pub role: String,
+    /// Metadata hop; empty when absent.
+    #[serde(default)]
+    pub hop: String,
+    /// Metadata temperature; empty when absent.
+    #[serde(default)]
+    pub temperature: String,
+    /// `exact` or `finite-differences`.
+    #[serde(default)]
+    pub gradients: String,
+    /// The attack's name.
+    pub attack: String,
+    /// The budget's norm: `linf`, `l2` or `l0`.
+    pub norm: String,
+    /// The budget; `None` for minimal-perturbation attacks.
+    pub budget: Option<f64>,
+    /// Images audited.
+    pub samples: u64,
+    /// Fraction of clean images classified correctly.
+    pub clean_accuracy: f64,
+    /// Fraction of images still classified correctly under attack.
+    pub adversarial_accuracy: f64,
+    /// Successful runs over runs; `None` when nothing was attacked.
+    pub success_rate: Option<f64>,
+    /// Mean smallest successful l2 over evaded images, input scale.
+    pub mean_min_l2: Option<f64>,
+    /// Mean smallest successful linf over evaded images, input scale.
+    pub mean_min_linf: Option<f64>,
+    /// Mean smallest successful l0 over evaded images, values.
+    pub mean_min_l0: Option<f64>,
+    /// Mean |d(sum of logits)/dx|, logits per input unit.
+    pub sensitivity_logit_sum: f64,
+    /// Mean |d softmax_i/dx|, probability per input unit.
+    pub sensitivity_softmax: f64,
+    /// `masked`, `clear` or `inconclusive`; `None` when the audit did not diagnose masking.
+    #[serde(default)]
+    pub masking_verdict: Option<String>,
+}
+
+impl SummaryRow {
+    /// The mean smallest successful distortion in the row's own norm.
+    pub fn mean_min_distortion(&self) -> Option<f64> {
+        match self.norm.as_str() {
+            "l2" => self.mean_min_l2,
+            "linf" => self.mean_min_linf,
+            "l0" => self.mean_min_l0,
+            _ => None,
+        }
+    }
+}
+
+/// One row of `diagnosis.csv`: a gradient-masking check of one model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DiagnosisRow {
+    /// The model file as given to the audit.
+    pub model: String,
+    /// SHA-256 of the model file.
+    pub sha256: String,
+    /// The check's name, e.g. `gradient-free-beats-gradient`.
+    pub check: String,
+    /// `flagged`, `passed` or `not-applicable`.
+    pub result: String,
+    /// The norm the check looked at; may be empty.
+    #[serde(default)]
+    pub norm: String,
+    /// The budget the check looked at; may be empty.
+    #[serde(default)]
+    pub budget: String,
+    /// What the check found.
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// One row of `models/manifest.csv`: a network the trainer exported.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ManifestEntry {
+    /// The ONNX file, relative to the manifest's folder.
+    pub file: String,
+    /// `teacher`, `assistant`, `student`, `undistilled`, `init`, or a network name.
+    pub role: String,
+    /// Distillation steps from the teacher.
+    pub hop: u32,
+    /// Network names from the teacher down, `>`-separated.
+    #[serde(default)]
+    pub lineage: String,
+    /// The configured chains it belongs to, `;`-separated.
+    #[serde(default)]
+    pub chains: String,
+    /// Its training temperature.
+    pub temperature: f64,
+    /// SHA-256 of the exported file.
+    pub sha256: String,
+    /// Test accuracy after the last epoch, a fraction.
+    #[serde(default)]
+    pub test_accuracy: Option<f64>,
+}
+
+impl ManifestEntry {
+    /// The chains it belongs to.
+    pub fn chain_names(&self) -> impl Iterator<Item = &str> {
+        self.chains.split(';').filter(|c| !c.is_empty())
+    }
+
+    /// The file's stem: the network's name.
+    pub fn stem(&self) -> &str {
+        self.file.strip_suffix(".onnx").unwrap_or(&self.file)
+    }
+}
+
+/// One row of a `<network>.log.csv` training log.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EpochRow {
+    /// The epoch, from 1.
+    pub epoch: u32,
+    /// Mean training loss over the epoch (at the training temperature).
+    pub loss: f64,
+    /// Fraction of training images predicted correctly during the epoch.
+    pub train_accuracy: f64,
+    /// Fraction of test images predicted correctly after it.
+    pub test_accuracy: f64,
+}
+
+/// The per-epoch log of one network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingLog {
+    /// The network's name (its file stem).
+    pub network: String,
+    /// Its epochs in order.
+    pub epochs: Vec<EpochRow>,
+}
+
+/// Everything a report is made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditFolder {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The rows of `summary.csv`, in file order.
+    pub summary: Vec<SummaryRow>,
+    /// The rows of `diagnosis.csv`; `None` without one.
+    pub diagnosis: Option<Vec<DiagnosisRow>>,
+    /// The rows of `models/manifest.csv`; `None` without one.
+    pub manifest: Option<Vec<ManifestEntry>>,
+    /// The training logs of `models/`, by network name.
+    pub logs: Vec<TrainingLog>,
+}
+
+/// The name of the folder beside the reports that holds the trained networks.
+pub const MODELS_FOLDER: &str = "models";
+
+/// Reads the audit folder `dir`: `summary.csv` must be there; the rest is read when present.
+pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
+    if !dir.is_dir() {
+        return Err(ReportInputError::NoFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let summary_path = dir.join("summary.csv");
+    if !summary_path.is_file() {
+        return Err(ReportInputError::NoSummary {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let summary: Vec<SummaryRow> = read_csv(&summary_path, true)?;
+    if summary.is_empty() {
+        return Err(ReportInputError::Empty { path: summary_path });
+    }
+    let diagnosis = optional(&dir.join("diagnosis.csv"), true)?;
+    let models = dir.join(MODELS_FOLDER);
+    let manifest = optional(&models.join("manifest.csv"), false)?;
+    let mut logs = Vec::new();
+    if models.is_dir() {
+        let entries = std::fs::read_dir(&models).map_err(|source| ReportInputError::Io {
+            path: models.clone(),
+            source,
+        })?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| ReportInputError::Io {
+                path: models.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        for path in paths {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some(network) = name.strip_suffix(".log.csv") {
+                logs.push(TrainingLog {
+                    network: network.to_string(),
+                    epochs: read_csv(&path, false)?,
+                });
+            }
+        }
+    }
+    Ok(AuditFolder {
+        dir: dir.to_path_buf(),
+        summary,
+        diagnosis,
+        manifest,
+        logs,
+    })
+}
+
+/// The rows of `path` if it exists.
+fn optional<T: DeserializeOwned>(
+    path: &Path,
+    versioned: bool,
+) -> Result<Option<Vec<T>>, ReportInputError> {
+    if path.is_file() {
+        read_csv(path, versioned).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Every row of the CSV file `path`, by header name; with `versioned`, every row's
+/// `schema_version` must be one this build knows.
+fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>, ReportInputError> {
+    let file = std::fs::File::open(path).map_err(|source| ReportInputError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = csv::Reader::from_reader(file);
+    let headers = reader
+        .headers()
+        .map_err(|e| malformed(path, &e, None))?
+        .clone();
+    let version_column = headers.iter().position(|h| h == "schema_version");
+    if versioned && version_column.is_none() {
+        return Err(ReportInputError::Malformed {
+            path: path.to_path_buf(),
+            line: Some(1),
+            reason: "no schema_version column".into(),
+        });
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| malformed(path, &e, Some(&headers)))?;
+        let line = record.position().map_or(0, csv::Position::line);
+        if let (true, Some(column)) = (versioned, version_column) {
+            let found = record.get(column).unwrap_or("");
+            let known = found
+                .parse::<u32>()
+                .is_ok_and(|v| (1..=SCHEMA_VERSION).contains(&v));
+            if !known {
+                return Err(ReportInputError::UnknownVersion {
+                    path: path.to_path_buf(),
+                    line,
+                    found: format!("`{found}`"),
+                    known: SCHEMA_VERSION,
+                });
+            }
+        }
+        let row = record
+            .deserialize(Some(&headers))
+            .map_err(|e| malformed(path, &e, Some(&headers)))?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// A CSV error as a [`ReportInputError::Malformed`] naming the line and, for a bad value,
+/// its column.
+fn malformed(
+    path: &Path,
+    error: &csv::Error,
+    headers: Option<&csv::StringRecord>,
+) -> ReportInputError {
+    let line = error.position().map(csv::Position::line);
+    let reason = match error.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => {
+            let column = err
+                .field()
+                .and_then(|i| headers.and_then(|h| h.get(i as usize)));
+            let message = match err.kind() {
+                csv::DeserializeErrorKind::Message(m) => m.clone(),
+                other => other.to_string(),
+            };
+            match column {
+                Some(column) => format!("column {column}: {message}"),
+                None => message,
+            }
+        }
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields where the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "not valid utf-8".into(),
+        _ => error.to_string(),
+    };
+    ReportInputError::Malformed {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_read_by_name_whatever_their_order_and_extras() {
+        let dir = tempfile::tempdir().unwrap();
+        // Columns shuffled, an unknown one added, the optional ones left out.
+        std::fs::write(
+            dir.path().join("summary.csv"),
+            "future_column,sensitivity_softmax,model,schema_version,attack,norm,budget,samples,\
+             clean_accuracy,adversarial_accuracy,success_rate,mean_min_l2,mean_min_linf,\
+             mean_min_l0,sensitivity_logit_sum,sha256\n\
+             x,0.001,m.onnx,1,fgsm,linf,0.3,10,0.9,0.4,0.5,,,,2.5,abc\n",
+        )
+        .unwrap();
+        let folder = read_folder(dir.path()).unwrap();
+        let row = &folder.summary[0];
+        assert_eq!(row.model, "m.onnx");
+        assert_eq!(row.budget, Some(0.3));
+        assert_eq!(row.success_rate, Some(0.5));
+        assert_eq!(row.mean_min_l2, None);
+        assert_eq!(row.sensitivity_logit_sum, 2.5);
+        assert_eq!(row.masking_verdict, None);
+        assert_eq!(row.role, "");
+        assert!(folder.diagnosis.is_none() && folder.manifest.is_none());
+    }
+
+    #[test]
+    fn a_missing_required_column_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("summary.csv"),
+            "schema_version,model\n1,m.onnx\n",
+        )
+        .unwrap();
+        let err = read_folder(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with("summary.csv, line 2: missing field `sha256`"),
+            "{err}"
+        );
+    }
+}

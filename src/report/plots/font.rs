@@ -1,0 +1,42 @@
+//! The font the figures are laid out and drawn with, read at run time so that the build
+//! needs no system library: Debian's DejaVu Sans (package `fonts-dejavu-core`) unless
+//! another TrueType or OpenType file is given.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use plotters::style::{register_font, FontStyle};
+
+use super::style::FONT_FAMILY;
+use crate::report::input_error::ReportInputError;
+
+/// Where Debian's `fonts-dejavu-core` puts DejaVu Sans.
+pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// Fonts already read, by path: plotters keeps a registered font for the life of the
+/// process, so each file is read and kept once.
+static LOADED: OnceLock<Mutex<HashMap<PathBuf, &'static [u8]>>> = OnceLock::new();
+
+/// Makes the font at `path` the one every figure uses.
+pub fn use_font(path: &Path) -> Result<(), ReportInputError> {
+    let fail = |reason: String| ReportInputError::Font {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let loaded = LOADED.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut loaded = loaded
+        .lock()
+        .map_err(|_| fail("an earlier load failed".into()))?;
+    let bytes: &'static [u8] = match loaded.get(path) {
+        Some(bytes) => bytes,
+        None => {
+            let bytes = std::fs::read(path).map_err(|e| fail(e.to_string().to_lowercase()))?;
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            loaded.insert(path.to_path_buf(), bytes);
+            bytes
+        }
+    };
+    register_font(FONT_FAMILY, FontStyle::Normal, bytes)
+        .map_err(|_| fail("not a truetype or opentype font".into()))
+}
