@@ -12,7 +12,11 @@
 //! predictions as labels so that every image is attacked (random weights get most labels
 //! wrong); the budget is `--eps 0.3` for
 //! L-infinity and `--eps-l2 2` for L2 attacks. The throughputs are measured on batches of
-//! one image (how attacks query) and of 32.
+//! one image (how gradient attacks query) and of 32. The last two columns give the forward
+//! queries each attack makes per second and their ratio to the raw forward throughput at
+//! batch 32: how much of the model's speed a forward-only attack, which queries in batches
+//! of tens to hundreds of images, turns into queries (above 1 where its batches are larger
+//! than 32).
 //!
 //! Attack names given as arguments (`cargo bench -p robustaudit --bench attacks -- jsma
 //! deepfool`) restrict the table to those attacks.
@@ -35,10 +39,12 @@ use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
 const ARCH: &str = "mnist-paper";
 /// Seeds its weights.
 const WEIGHT_SEED: u64 = 1;
-/// Images per attack: the Carlini-Wagner attacks run for minutes per image.
+/// Images per attack: the Carlini-Wagner attacks run for minutes per image, ZOO and
+/// HopSkipJump for seconds.
 fn images_for(attack: &str) -> usize {
     match attack {
         "cw-l2" | "cw-linf" => 2,
+        "zoo" | "hopskipjump" => 4,
         _ => 16,
     }
 }
@@ -84,14 +90,14 @@ fn main() -> Result<()> {
 
     println!("{name} on MNIST test images\n");
     println!(
-        "| attack | budget | images | seconds | images/s | forward queries/image | gradient queries/image | vs forward (batch 1) | vs forward+VJP (batch 1) | vs forward (batch 32) | vs forward+VJP (batch 32) |"
+        "| attack | budget | images | seconds | images/s | forward queries/image | gradient queries/image | vs forward (batch 1) | vs forward+VJP (batch 1) | vs forward (batch 32) | vs forward+VJP (batch 32) | forward queries/s | forward queries/s vs forward (batch 32) |"
     );
-    println!("| :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |");
+    println!("| :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |");
     println!(
-        "| raw forward | - | - | - | {forward_1:.0} (batch 1), {forward_32:.0} (batch 32) | 1 | 0 | 1 | - | 1 | - |"
+        "| raw forward | - | - | - | {forward_1:.0} (batch 1), {forward_32:.0} (batch 32) | 1 | 0 | 1 | - | 1 | - | {forward_32:.0} | 1 |"
     );
     println!(
-        "| raw forward+VJP | - | - | - | {vjp_1:.0} (batch 1), {vjp_32:.0} (batch 32) | 0 | 1 | - | 1 | - | 1 |"
+        "| raw forward+VJP | - | - | - | {vjp_1:.0} (batch 1), {vjp_32:.0} (batch 32) | 0 | 1 | - | 1 | - | 1 | - | - |"
     );
     let models = [AuditModel {
         info: ModelInfo {
@@ -139,8 +145,9 @@ fn main() -> Result<()> {
             || "minimal".to_string(),
             |b| format!("{} {b}", summary.norm),
         );
+        let forward_rate = summary.queries.forward as f64 / seconds;
         println!(
-            "| {name} | {budget} | {n} | {seconds:.1} | {} | {:.0} | {:.0} | {:.2e} | {:.2e} | {:.2e} | {:.2e} |",
+            "| {name} | {budget} | {n} | {seconds:.1} | {} | {:.0} | {:.0} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {} | {:.2} |",
             readable(rate),
             summary.queries.forward as f64 / n as f64,
             summary.queries.gradient as f64 / n as f64,
@@ -148,6 +155,8 @@ fn main() -> Result<()> {
             rate / vjp_1,
             rate / forward_32,
             rate / vjp_32,
+            readable(forward_rate),
+            forward_rate / forward_32,
         );
     }
     Ok(())

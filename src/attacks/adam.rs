@@ -1,5 +1,6 @@
 //! The Adam optimiser (Kingma and Ba 2015) on a flat f64 vector, for the Carlini-Wagner
-//! attacks, which optimise in the tanh-space variable `w`.
+//! attacks, which optimise in the tanh-space variable `w`, and SPSA, which optimises the
+//! image itself.
 
 /// Adam state for one variable vector.
 #[derive(Debug, Clone)]

@@ -12,18 +12,25 @@
 //! problem's result depends only on its seed.
 
 mod adam;
+mod antithetic;
 mod cw_l2;
 mod cw_linf;
 mod deepfool;
 mod fgsm;
+mod hop_skip_jump;
 mod jsma;
 mod losses;
+mod nes;
 mod oracle;
 mod params;
 mod pgd;
 mod projection;
 mod registry;
+mod scores;
+mod spsa;
+mod square;
 mod tanh_box;
+mod zoo;
 
 pub use oracle::{Oracle, Queries};
 pub use params::{AttackParam, ParamKind, ParamSpec, Params};
@@ -240,5 +247,7 @@ pub trait Attack: Send + Sync {
     ) -> Result<Array3<f32>>;
 }
 
+#[cfg(test)]
+mod gradient_free_tests;
 #[cfg(test)]
 mod tests;

@@ -4,9 +4,14 @@ use super::cw_l2::{self, CwL2};
 use super::cw_linf::{self, CwLinf};
 use super::deepfool::{self, DeepFool};
 use super::fgsm::{self, Fgsm};
+use super::hop_skip_jump::{self, HopSkipJump};
 use super::jsma::{self, Jsma};
+use super::nes::{self, Nes};
 use super::params::{ParamSpec, Params};
 use super::pgd::{Pgd, BIM_PARAMS, PGD_PARAMS};
+use super::spsa::{self, Spsa};
+use super::square::{Square, L2_PARAMS as SQUARE_L2_PARAMS, LINF_PARAMS as SQUARE_PARAMS};
+use super::zoo::{self, Zoo};
 use super::{Attack, Norm};
 use crate::error::{Error, Result};
 
@@ -80,11 +85,60 @@ const ATTACKS: &[AttackInfo] = &[
         params: deepfool::PARAMS,
         build: |p| Ok(Box::new(DeepFool::new(p)?)),
     },
+    AttackInfo {
+        name: "zoo",
+        summary: "zoo: zoo-adam on symmetric differences of batched coordinates, c&w margin (linf, untargeted, scores)",
+        params: zoo::PARAMS,
+        build: |p| Ok(Box::new(Zoo::new(p)?)),
+    },
+    AttackInfo {
+        name: "spsa",
+        summary: "spsa: adam on gradient estimates from rademacher probes in antithetic pairs (linf, untargeted, scores)",
+        params: spsa::PARAMS,
+        build: |p| Ok(Box::new(Spsa::new(p)?)),
+    },
+    AttackInfo {
+        name: "nes",
+        summary: "nes: sign steps on gradient estimates from gaussian probes in antithetic pairs (linf, untargeted, scores)",
+        params: nes::PARAMS,
+        build: |p| Ok(Box::new(Nes::new(p)?)),
+    },
+    AttackInfo {
+        name: "square",
+        summary: "square attack: random search over square windows at the corners of the box (linf, untargeted, scores)",
+        params: SQUARE_PARAMS,
+        build: |p| Ok(Box::new(Square::new("square", Norm::Linf, p)?)),
+    },
+    AttackInfo {
+        name: "square-l2",
+        summary: "square attack: random search moving blob-shaped mass between square windows (l2, untargeted, scores)",
+        params: SQUARE_L2_PARAMS,
+        build: |p| Ok(Box::new(Square::new("square-l2", Norm::L2, p)?)),
+    },
+    AttackInfo {
+        name: "hopskipjump",
+        summary: "hopskipjump: boundary search along estimated normals from decisions only (minimal l2, untargeted)",
+        params: hop_skip_jump::PARAMS,
+        build: |p| Ok(Box::new(HopSkipJump::new(p)?)),
+    },
 ];
 
 /// Every attack's name, in registry order.
-pub const NAMES: [&str; 8] = [
-    "fgsm", "bim", "pgd", "pgd-l2", "cw-l2", "cw-linf", "jsma", "deepfool",
+pub const NAMES: [&str; 14] = [
+    "fgsm",
+    "bim",
+    "pgd",
+    "pgd-l2",
+    "cw-l2",
+    "cw-linf",
+    "jsma",
+    "deepfool",
+    "zoo",
+    "spsa",
+    "nes",
+    "square",
+    "square-l2",
+    "hopskipjump",
 ];
 
 /// Every registered attack.

@@ -13,7 +13,7 @@ use crate::model::{Classifier, TractDifferentiable};
 use crate::onnx::{Attr, GraphBuilder};
 
 /// `Flatten`, `Gemm` to 24 units, `Relu`, `Gemm` to 10 logits on `[batch, 1, 8, 8]`.
-fn dense_model(seed: u64) -> TractDifferentiable {
+pub(super) fn dense_model(seed: u64) -> TractDifferentiable {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
     let mut b = GraphBuilder::new("dense");
@@ -33,7 +33,7 @@ fn dense_model(seed: u64) -> TractDifferentiable {
 }
 
 /// `n` images with values uniform in `[lo, hi]`.
-fn images(n: usize, lo: f32, hi: f32, seed: u64) -> Array4<f32> {
+pub(super) fn images(n: usize, lo: f32, hi: f32, seed: u64) -> Array4<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     Array4::from_shape_fn((n, 1, 8, 8), |_| rng.gen_range(lo..=hi))
 }
@@ -48,6 +48,9 @@ fn quick(name: &str) -> Vec<(String, String)> {
             ("initial_const", "0.1"),
         ],
         "cw-linf" => &[("steps", "40"), ("min_tau", "0.05")],
+        "zoo" | "spsa" | "nes" => &[("steps", "40")],
+        "square" | "square-l2" => &[("queries", "200")],
+        "hopskipjump" => &[("steps", "5"), ("queries", "2000")],
         _ => &[],
     };
     pairs
@@ -107,8 +110,9 @@ fn every_attack_stays_in_budget_and_range_and_reports_only_verified_successes() 
         &settings(&[0.05, 0.3], &[1.0]),
     )
     .expect("audit");
-    // fgsm, bim, pgd at two radii, pgd-l2 at one, four unbounded or fixed-budget attacks.
-    assert_eq!(report.summaries.len(), 3 * 2 + 1 + 4);
+    // fgsm, bim, pgd, zoo, spsa, nes, square at two radii, pgd-l2 and square-l2 at one,
+    // five unbounded or fixed-budget attacks.
+    assert_eq!(report.summaries.len(), 7 * 2 + 2 + 5);
     for set in &report.examples {
         let rows: Vec<_> = report
             .samples
@@ -321,7 +325,7 @@ fn parameters_resolve_defaults_and_refuse_unknown_names_and_bad_values() {
             .expect("refused");
         assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
     }
-    let err = by_name("zoo").expect_err("unknown");
+    let err = by_name("no-such-attack").expect_err("unknown");
     assert!(err.hint().expect("hint").contains("cw-l2"));
     assert_eq!(NAMES.len(), registry().len());
     for (name, info) in NAMES.iter().zip(registry()) {

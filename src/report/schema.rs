@@ -72,7 +72,7 @@ pub const SAMPLE_COLUMNS: &[Column<SampleRecord>] = &[
     Column { name: "model", unit: "-", meaning: "model file as given on the command line", value: |r| r.model.clone() },
     Column { name: "attack", unit: "-", meaning: "attack name (robustaudit attacks lists them)", value: |r| r.attack.to_string() },
     Column { name: "norm", unit: "-", meaning: "norm of the budget: linf, l2 or l0", value: |r| r.norm.to_string() },
-    Column { name: "budget", unit: "norm units", meaning: "largest allowed distortion in that norm (l0: values changed); empty for minimal-perturbation attacks (cw-l2, cw-linf, deepfool)", value: |r| optional(r.budget.map(number)) },
+    Column { name: "budget", unit: "norm units", meaning: "largest allowed distortion in that norm (l0: values changed); empty for minimal-perturbation attacks (cw-l2, cw-linf, deepfool, hopskipjump)", value: |r| optional(r.budget.map(number)) },
     Column { name: "sample", unit: "index", meaning: "position of the image in the data split", value: |r| r.sample.to_string() },
     Column { name: "label", unit: "class", meaning: "true class (the model's clean prediction for unlabelled data)", value: |r| r.label.to_string() },
     Column { name: "clean_prediction", unit: "class", meaning: "the model's prediction on the clean image", value: |r| r.clean_prediction.to_string() },

@@ -220,7 +220,10 @@ fn bad_audit_flags_exit_2_with_a_clear_message() {
     let model = digits_model(dir.path());
     let out = dir.path().join("out");
     let cases: &[(&[&str], &str)] = &[
-        (&["--attacks", "fgsm,zoo"], "unknown attack `zoo`"),
+        (
+            &["--attacks", "fgsm,no-such-attack"],
+            "unknown attack `no-such-attack`",
+        ),
         (&["--eps", "0"], "`0` is not a positive number"),
         (&["--eps", "0.1,-0.2"], "is not a positive number"),
         (&["--eps-l2", "nan"], "`nan` is not a positive number"),
