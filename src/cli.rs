@@ -236,9 +236,11 @@ pub struct MergeArgs {
 pub struct ReportArgs {
     /// The audit folder (`robustaudit audit --out DIR`).
     pub dir: PathBuf,
-    /// The TrueType or OpenType font the figures are laid out and drawn with.
-    #[arg(long, default_value = robustaudit::report::DEFAULT_FONT)]
-    pub font: PathBuf,
+    /// The TrueType or OpenType font the figures are laid out and drawn with (default: DejaVu
+    /// Sans as scripts/setup installs it in .deps/fonts/, else
+    /// /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf).
+    #[arg(long)]
+    pub font: Option<PathBuf>,
 }
 
 /// A whole number of at least 1.

@@ -3,13 +3,14 @@
 use std::io::Write;
 
 use robustaudit::error::{Error, Result};
-use robustaudit::report::{render_report, LineupSource};
+use robustaudit::report::{default_font, render_report, LineupSource};
 
 use crate::cli::ReportArgs;
 
 /// Renders the report and prints what was written.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    let pages = render_report(&args.dir, &args.font)?;
+    let font = args.font.clone().unwrap_or_else(default_font);
+    let pages = render_report(&args.dir, &font)?;
     let source = match pages.source {
         LineupSource::Manifest => "kinds of training from models/manifest.csv",
         LineupSource::Metadata => {

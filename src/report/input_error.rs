@@ -94,8 +94,8 @@ impl ReportInputError {
                 "render it with the robustaudit that wrote it, or audit the models again".into(),
             ),
             ReportInputError::Font { .. } => Some(
-                "install Debian's fonts-dejavu-core (apt-get install fonts-dejavu-core), or pass \
-                 --font with another TrueType font"
+                "run scripts/setup (it installs DejaVu Sans into .deps/fonts/), or pass --font \
+                 with another TrueType font"
                     .into(),
             ),
             ReportInputError::Empty { .. } => Some("audit at least one model into it".into()),

@@ -25,7 +25,7 @@ pub use input_error::ReportInputError;
 pub use lineup::LineupSource;
 pub use merge::{merge, Merged};
 pub use page_input::{read_folder, AuditFolder, DiagnosisRow, EpochRow, ManifestEntry, SummaryRow};
-pub use plots::{DEFAULT_FONT, PNG_SCALE};
+pub use plots::{default_font, PNG_SCALE};
 pub use render::{render_report, ReportPages, PLOTS_FOLDER};
 pub use schema::{
     markdown, Column, TimingRow, SAMPLE_COLUMNS, SCHEMA_VERSION, SENSITIVITY_COLUMNS,

@@ -12,7 +12,16 @@ use super::style::FONT_FAMILY;
 use crate::report::input_error::ReportInputError;
 
 /// Where Debian's `fonts-dejavu-core` puts DejaVu Sans.
-pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+const SYSTEM_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// The font used when none is given: DejaVu Sans as `scripts/setup` installs it
+/// (`fonts/DejaVuSans.ttf` of the dependency folder), else the system's copy.
+pub fn default_font() -> PathBuf {
+    crate::deps::deps_dir()
+        .map(|d| d.join("fonts").join("DejaVuSans.ttf"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_FONT))
+}
 
 /// Fonts already read, by path: plotters keeps a registered font for the life of the
 /// process, so each file is read and kept once.

@@ -16,7 +16,7 @@ mod training;
 
 pub use budget::norm_symbol;
 pub use figure::{Rendered, PNG_SCALE};
-pub use font::{use_font, DEFAULT_FONT};
+pub use font::{default_font, use_font};
 pub use temperature::robustness_attack;
 
 use super::audited::AuditedModel;
