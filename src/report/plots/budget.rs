@@ -104,29 +104,7 @@ impl BudgetFigure {
                 }
             })
             .collect();
-        let mut legend: Vec<LegendItem> = lineup
-            .series
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !lineup.entries_of(*i).is_empty())
-            .map(|(_, s)| {
-                let baseline = s.kind == ChainKind::Undistilled;
-                LegendItem {
-                    label: if baseline {
-                        format!("{} (T = 1)", s.label)
-                    } else {
-                        s.label.clone()
-                    },
-                    colour: s.colour,
-                    stroke: if baseline {
-                        Stroke::Dashed
-                    } else {
-                        Stroke::Solid
-                    },
-                    marker: baseline.then_some(Marker::Ring),
-                }
-            })
-            .collect();
+        let mut legend = legend::kinds(lineup, |baseline| baseline.then_some(Marker::Ring));
         if temperatures.len() > 1 {
             legend.extend(temperatures.iter().map(|t| LegendItem {
                 label: format!("T = {t}"),

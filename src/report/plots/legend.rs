@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{draw_marker, rgb, Marker, Style};
-use crate::report::lineup::Rgb;
+use crate::report::lineup::{ChainKind, Lineup, Rgb};
 
 /// How an item's line is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,35 @@ pub struct LegendItem {
     pub stroke: Stroke,
     /// Its marker, if any.
     pub marker: Option<Marker>,
+}
+
+/// One item per kind of training in `lineup` that has models: the undistilled baseline
+/// dashed and labelled with its temperature, the chains solid; `marker(baseline)` gives
+/// each item's marker.
+pub fn kinds(lineup: &Lineup, marker: impl Fn(bool) -> Option<Marker>) -> Vec<LegendItem> {
+    lineup
+        .series
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !lineup.entries_of(*i).is_empty())
+        .map(|(_, s)| {
+            let baseline = s.kind == ChainKind::Undistilled;
+            LegendItem {
+                label: if baseline {
+                    format!("{} (T = 1)", s.label)
+                } else {
+                    s.label.clone()
+                },
+                colour: s.colour,
+                stroke: if baseline {
+                    Stroke::Dashed
+                } else {
+                    Stroke::Solid
+                },
+                marker: marker(baseline),
+            }
+        })
+        .collect()
 }
 
 const TEXT: f64 = 15.0;

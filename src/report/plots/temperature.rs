@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use super::axis::{Axis, Format};
 use super::figure::Figure;
-use super::legend::{self, LegendItem, Stroke};
+use super::legend::{self, LegendItem};
 use super::panel::{self, Line, Panel};
 use super::style::{Marker, Style};
 use crate::report::audited::AuditedModel;
@@ -90,29 +90,7 @@ impl TemperatureFigure {
             .iter()
             .map(|metric| metric_panel(metric, models, lineup, &x))
             .collect();
-        let legend = lineup
-            .series
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !lineup.entries_of(*i).is_empty())
-            .map(|(_, s)| {
-                let baseline = s.kind == ChainKind::Undistilled;
-                LegendItem {
-                    label: if baseline {
-                        format!("{} (T = 1)", s.label)
-                    } else {
-                        s.label.clone()
-                    },
-                    colour: s.colour,
-                    stroke: if baseline {
-                        Stroke::Dashed
-                    } else {
-                        Stroke::Solid
-                    },
-                    marker: (!baseline).then_some(Marker::Circle),
-                }
-            })
-            .collect();
+        let legend = legend::kinds(lineup, |baseline| (!baseline).then_some(Marker::Circle));
         Some(TemperatureFigure { legend, panels })
     }
 }
