@@ -114,4 +114,16 @@ fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
 }
 
 #[cfg(test)]
+mod feature_norm_tests;
+#[cfg(test)]
+mod piecewise_tests;
+#[cfg(test)]
+mod reduce_tests;
+#[cfg(test)]
+mod select_tests;
+#[cfg(test)]
+mod smooth_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variadic_tests;
