@@ -40,7 +40,7 @@ fn layer_norm_over_the_last_axis_and_the_last_two() {
             );
             dense_head(b, "y", 24, 4, 141)
         });
-        let (a, n) = gradients(&m, 3, 1e-2, 142 + i as u64);
+        let (a, n) = gradients(&m, 3, 1e-3, 142 + i as u64);
         assert_close_discriminating(&a, &n, 2e-3);
     }
 }

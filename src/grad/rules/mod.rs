@@ -87,7 +87,6 @@ const RULES: &[(&str, Rule)] = &[
     ("Sum", variadic::sum),
     ("Mean", variadic::mean),
     ("Where", variadic::where_),
-    ("Expand", variadic::expand),
     ("Cast", variadic::cast),
 ];
 

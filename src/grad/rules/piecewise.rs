@@ -5,22 +5,19 @@ use super::{only, Ctx, Grads};
 use crate::onnx::Node;
 
 /// `dx = g` where `min < x < max`, else 0: strict at both bounds, like Relu at 0 (and
-/// PyTorch's hardtanh, which exports ReLU6 as this op). Bounds are inputs (opset 11+) or
-/// attributes (opset 6-10); an absent bound does not clip. Bounds get no gradient.
+/// PyTorch's hardtanh, which exports ReLU6 as this op). Bounds are inputs (the attributes of
+/// opset 6-10 are made inputs before the reverse pass); an absent bound does not clip.
+/// Bounds get no gradient.
 pub(super) fn clip(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?;
     let x = &node.inputs[0];
     let mut bounds = Vec::new();
-    for (i, attr, op) in [(1, "min", "Greater"), (2, "max", "Less")] {
-        let bound = match node.inputs.get(i).filter(|b| !b.is_empty()) {
-            Some(b) if ctx.needs(b) => {
-                return Err(format!("the clip bound '{b}' depends on the input"))
+    for (i, op) in [(1, "Greater"), (2, "Less")] {
+        if let Some(bound) = node.inputs.get(i).filter(|b| !b.is_empty()) {
+            if ctx.needs(bound) {
+                return Err(format!("the clip bound '{bound}' depends on the input"));
             }
-            Some(b) => Some(b.clone()),
-            None => node.attr(attr).map(|_| ctx.scalar(node.float(attr, 0.0))),
-        };
-        if let Some(bound) = bound {
-            bounds.push(ctx.emit(op, &[x, &bound], vec![]));
+            bounds.push(ctx.emit(op, &[x, bound], vec![]));
         }
     }
     let mask = match bounds.as_slice() {

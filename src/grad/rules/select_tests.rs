@@ -37,7 +37,7 @@ fn slice_without_axes_and_steps_and_with_attributes_at_opset_9() {
         i64s(b, "starts", &[0, 0, 1]);
         i64s(b, "ends", &[i64::MAX, 2, 3]);
         b.node("Slice", &["x", "starts", "ends"], &["y"], &[]);
-        dense_head(b, "y", 8, 4, 102)
+        dense_head(b, "y", 16, 4, 102)
     });
     let (a, n) = gradients(&m, 3, 1e-2, 103);
     assert_close_discriminating(&a, &n, 1e-3);
@@ -57,17 +57,17 @@ fn slice_without_axes_and_steps_and_with_attributes_at_opset_9() {
 #[test]
 fn split_sizes_as_input_attribute_and_num_outputs() {
     // Only the first and last parts are read: the middle one's gradient is zero.
-    let build = |opset: i64, split: &dyn Fn(&mut GraphBuilder)| {
+    let build = |opset: i64, features: usize, split: &dyn Fn(&mut GraphBuilder)| {
         model_at(opset, [2, 3, 4], 4, |b| {
             split(b);
             b.node("Flatten", &["p0"], &["f0"], &[]);
             b.node("Flatten", &["p2"], &["f2"], &[]);
             b.node("Concat", &["f0", "f2"], &["y"], &[("axis", Attr::Int(1))]);
-            dense_head(b, "y", 12, 4, 106)
+            dense_head(b, "y", features, 4, 106)
         })
     };
     let outputs = ["p0", "p1", "p2"];
-    let by_input = build(13, &|b| {
+    let by_input = build(13, 12, &|b| {
         i64s(b, "split", &[1, 2, 1]);
         b.node(
             "Split",
@@ -76,11 +76,11 @@ fn split_sizes_as_input_attribute_and_num_outputs() {
             &[("axis", Attr::Int(3))],
         );
     });
-    let by_attr = build(11, &|b| {
+    let by_attr = build(11, 12, &|b| {
         let attrs = [("axis", Attr::Int(-1)), ("split", ints(&[1, 2, 1]))];
         b.node("Split", &["x"], &outputs, &attrs);
     });
-    let by_count = build(18, &|b| {
+    let by_count = build(18, 16, &|b| {
         // 3 parts of a 3-long axis 2: 1 row each.
         let attrs = [("axis", Attr::Int(2)), ("num_outputs", Attr::Int(3))];
         b.node("Split", &["x"], &outputs, &attrs);

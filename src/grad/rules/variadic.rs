@@ -1,5 +1,5 @@
 //! Element-wise ops over broadcast operands beyond arithmetic: Max, Min, Sum, Mean (any
-//! number of operands), Where (the two data branches), Expand and Cast between float types.
+//! number of operands), Where (the two data branches) and Cast between float types.
 
 use super::broadcast::unbroadcast;
 use super::{only, Ctx, Grads};
@@ -88,13 +88,6 @@ pub(super) fn where_(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grad
         grads.push(Some(unbroadcast(ctx, &local, &y, x)?));
     }
     Ok(grads)
-}
-
-/// `dx = g` summed over the broadcast axes; the shape gets no gradient.
-pub(super) fn expand(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
-    let g = only(out)?;
-    let dx = unbroadcast(ctx, g, &node.outputs[0], &node.inputs[0])?;
-    Ok(vec![Some(dx), None])
 }
 
 /// A cast between float types: `dx = g` as a 32-bit float (the type of every gradient).

@@ -41,7 +41,8 @@ fn sum_and_mean_of_three_broadcast_operands() {
     for (i, op) in ["Sum", "Mean"].into_iter().enumerate() {
         let m = model([2, 3, 3], 4, |b| {
             b.constant("c", &ConstTensor::f32(&[3], vec![0.5, -1.0, 2.0]));
-            b.node("ReduceSum", &["x"], &["s"], &[("keepdims", Attr::Int(1))]);
+            b.constant("axes", &ConstTensor::i64(&[2], vec![2, 3]));
+            b.node("ReduceSum", &["x", "axes"], &["s"], &[]);
             b.node(op, &["x", "c", "s"], &["y"], &[]);
             dense_head(b, "y", 18, 4, 125)
         });
@@ -58,7 +59,8 @@ fn where_routes_each_branch() {
         b.constant("two", &ConstTensor::f32(&[], vec![2.0]));
         b.node("Greater", &["x", "zero"], &["pos"], &[]);
         b.node("Mul", &["x", "two"], &["a"], &[]);
-        b.node("ReduceSum", &["x"], &["s"], &[("keepdims", Attr::Int(1))]);
+        b.constant("axes", &ConstTensor::i64(&[2], vec![2, 3]));
+        b.node("ReduceSum", &["x", "axes"], &["s"], &[]);
         b.node("Where", &["pos", "a", "s"], &["y"], &[]);
         dense_head(b, "y", 18, 4, 128)
     });
@@ -67,13 +69,12 @@ fn where_routes_each_branch() {
 }
 
 #[test]
-fn expand_and_float_cast() {
-    let m = model([1, 3, 1], 4, |b| {
-        b.constant("shape", &ConstTensor::i64(&[4], vec![1, 2, 3, 4]));
-        b.node("Expand", &["x", "shape"], &["e"], &[]);
-        b.node("Cast", &["e"], &["y"], &[("to", Attr::Int(1))]);
-        dense_head(b, "y", 24, 4, 130)
+fn float_cast_is_the_identity() {
+    let m = model([2, 3, 3], 4, |b| {
+        b.node("Cast", &["x"], &["c"], &[("to", Attr::Int(1))]);
+        b.node("Tanh", &["c"], &["y"], &[]);
+        dense_head(b, "y", 18, 4, 130)
     });
     let (a, n) = gradients(&m, 3, 1e-2, 131);
-    assert_close_discriminating(&a, &n, 1e-3);
+    assert_close_discriminating(&a, &n, 2e-3);
 }
