@@ -174,6 +174,37 @@ pub(super) fn concrete_shapes(
         .collect())
 }
 
+/// The values tract's analysis resolves, at image batch size `batch`, for the small integer
+/// tensors of the logits graph: shape arithmetic (e.g. the end of a Slice computed from
+/// `Shape`) that is constant once the input's shape is.
+pub(super) fn concrete_int_values(
+    model: &OnnxModel,
+    signature: &Signature,
+    batch: usize,
+) -> Result<HashMap<String, (Vec<usize>, Vec<i64>)>, OnnxError> {
+    use tract_onnx::tract_hir::infer::Factoid;
+    let (mut inference, outlets) = parse_logits_graph(model, signature)?;
+    let fact = image_fact(&signature.input, batch.to_dim());
+    guard(model.path(), || {
+        inference.set_input_fact(0, fact)?;
+        inference.analyse(false)
+    })?;
+    Ok(outlets
+        .into_iter()
+        .filter_map(|(name, outlet)| {
+            let value = inference.outlet_fact(outlet).ok()?.value.concretize()?;
+            let value = value.cast_to::<i64>().ok()?;
+            let values: Vec<i64> = value
+                .to_plain_array_view::<i64>()
+                .ok()?
+                .iter()
+                .copied()
+                .collect();
+            (values.len() <= 64).then(|| (name, (value.shape().to_vec(), values)))
+        })
+        .collect())
+}
+
 /// Runs a tract call, turning both its errors and its panics into `OnnxError::Tract`.
 pub(super) fn guard<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Result<T, OnnxError> {
     let tract_err = |reason: String| OnnxError::Tract {

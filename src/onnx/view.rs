@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::ir::{node_from_proto, tensor_from_proto, Attr, ConstTensor, Dim, Node};
 use super::signature::Signature;
-use super::tract_plan::concrete_shapes;
+use super::tract_plan::{concrete_int_values, concrete_shapes};
 use super::{OnnxError, OnnxModel};
 
 /// The nodes that compute a classifier's logits from its image input.
@@ -108,7 +108,10 @@ impl OnnxModel {
             .map(|(n, _)| node_from_proto(n).map_err(&malformed))
             .collect::<Result<Vec<_>, _>>()?;
         let shapes = symbolic_shapes(self, &signature)?;
-        let constants = small_constants(graph, &nodes);
+        let mut constants = small_constants(graph, &nodes);
+        for (name, value) in resolved_ints(self, &signature)? {
+            constants.entry(name).or_insert(value);
+        }
         Ok(GraphView {
             constants,
             opset: self.opset(),
@@ -118,6 +121,28 @@ impl OnnxModel {
             signature,
         })
     }
+}
+
+/// Integer tensors computed from shapes that tract resolves to the same value at two batch
+/// sizes (or at the model's fixed batch): constants for the backward rules.
+fn resolved_ints(
+    model: &OnnxModel,
+    signature: &Signature,
+) -> Result<HashMap<String, ConstTensor>, OnnxError> {
+    let as_tensor = |(dims, values): (Vec<usize>, Vec<i64>)| ConstTensor::i64(&dims, values);
+    if let Some(batch) = signature.input.fixed_batch {
+        let values = concrete_int_values(model, signature, batch)?;
+        return Ok(values.into_iter().map(|(n, v)| (n, as_tensor(v))).collect());
+    }
+    let at_small = concrete_int_values(model, signature, 2)?;
+    let mut at_large = concrete_int_values(model, signature, 3)?;
+    Ok(at_small
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let w = at_large.remove(&name)?;
+            (v == w).then(|| (name, as_tensor(v)))
+        })
+        .collect())
 }
 
 /// Shapes with the batch dimension told apart: the graph is analysed for two batch sizes
