@@ -113,6 +113,8 @@ fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
 }
 
 #[cfg(test)]
+mod exporter_graph_tests;
+#[cfg(test)]
 mod feature_norm_tests;
 #[cfg(test)]
 mod piecewise_tests;
