@@ -8,6 +8,7 @@ use ndarray::{Array2, ArrayView4, Axis};
 use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
+use super::ir::ConstTensor;
 use super::signature::{ImageInput, Layout, Signature};
 use super::{OnnxError, OnnxModel};
 
@@ -181,7 +182,7 @@ pub(super) fn concrete_int_values(
     model: &OnnxModel,
     signature: &Signature,
     batch: usize,
-) -> Result<HashMap<String, (Vec<usize>, Vec<i64>)>, OnnxError> {
+) -> Result<HashMap<String, ConstTensor>, OnnxError> {
     use tract_onnx::tract_hir::infer::Factoid;
     let (mut inference, outlets) = parse_logits_graph(model, signature)?;
     let fact = image_fact(&signature.input, batch.to_dim());
@@ -200,7 +201,7 @@ pub(super) fn concrete_int_values(
                 .iter()
                 .copied()
                 .collect();
-            (values.len() <= 64).then(|| (name, (value.shape().to_vec(), values)))
+            (values.len() <= 64).then(|| (name, ConstTensor::i64(value.shape(), values)))
         })
         .collect())
 }

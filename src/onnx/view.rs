@@ -129,10 +129,8 @@ fn resolved_ints(
     model: &OnnxModel,
     signature: &Signature,
 ) -> Result<HashMap<String, ConstTensor>, OnnxError> {
-    let as_tensor = |(dims, values): (Vec<usize>, Vec<i64>)| ConstTensor::i64(&dims, values);
     if let Some(batch) = signature.input.fixed_batch {
-        let values = concrete_int_values(model, signature, batch)?;
-        return Ok(values.into_iter().map(|(n, v)| (n, as_tensor(v))).collect());
+        return concrete_int_values(model, signature, batch);
     }
     let at_small = concrete_int_values(model, signature, 2)?;
     let mut at_large = concrete_int_values(model, signature, 3)?;
@@ -140,7 +138,7 @@ fn resolved_ints(
         .into_iter()
         .filter_map(|(name, v)| {
             let w = at_large.remove(&name)?;
-            (v == w).then(|| (name, as_tensor(v)))
+            (v == w).then_some((name, v))
         })
         .collect())
 }

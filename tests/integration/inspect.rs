@@ -175,3 +175,42 @@ fn missing_model_argument_exits_2() {
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
     assert!(run.stderr.contains("<MODEL>"), "{}", run.stderr);
 }
+
+#[test]
+fn inspect_reports_exact_gradients_for_an_exporter_like_model() {
+    // Opset 18, as the dynamo exporter writes: ReLU6 as Clip with bound inputs, Erf, layer
+    // normalization, and a global average pool as ReduceMean with its axes as an input.
+    use robustaudit::onnx::{Attr, ConstTensor, GraphBuilder};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("exported.onnx");
+    let mut b = GraphBuilder::new("exported");
+    b.set_opset(18);
+    b.input("x", &[None, Some(2), Some(4), Some(4)]);
+    b.constant("lo", &ConstTensor::f32(&[], vec![0.0]));
+    b.constant("hi", &ConstTensor::f32(&[], vec![6.0]));
+    b.node("Clip", &["x", "lo", "hi"], &["r"], &[]);
+    b.node("Erf", &["r"], &["e"], &[]);
+    b.initializer("ln.s", &[4], &[1.0, 0.5, 2.0, 1.5]);
+    b.initializer("ln.b", &[4], &[0.0, 0.1, -0.1, 0.2]);
+    b.node("LayerNormalization", &["e", "ln.s", "ln.b"], &["n"], &[]);
+    b.constant("axes", &ConstTensor::i64(&[2], vec![-1, -2]));
+    b.node(
+        "ReduceMean",
+        &["n", "axes"],
+        &["logits"],
+        &[("keepdims", Attr::Int(0))],
+    );
+    b.output("logits", &[None, Some(2)]);
+    b.finish(path.clone())
+        .expect("valid")
+        .write(&path)
+        .expect("write");
+    let run = inspect(&path);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let last = run.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("gradients   exact: vjp graph of "),
+        "{}",
+        run.stdout
+    );
+}
