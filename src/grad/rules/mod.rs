@@ -11,9 +11,12 @@ mod elementwise;
 mod linear;
 mod normalization;
 mod pool;
+mod quantize;
 mod reduce;
 mod shape;
 mod softmax;
+
+pub(super) use quantize::straight_through_reason;
 
 use super::backward::Ctx;
 use crate::onnx::Node;
@@ -54,6 +57,8 @@ const RULES: &[(&str, Rule)] = &[
     ("AveragePool", pool::average_pool),
     ("GlobalAveragePool", pool::global_average_pool),
     ("ReduceMean", reduce::reduce_mean),
+    ("QuantizeLinear", quantize::quantize_linear),
+    ("DequantizeLinear", quantize::dequantize_linear),
 ];
 
 /// The rule for operator `op`, if there is one.
@@ -78,5 +83,7 @@ fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
         .ok_or_else(|| "no gradient reaches the node's output".to_string())
 }
 
+#[cfg(test)]
+mod quantize_tests;
 #[cfg(test)]
 mod tests;
