@@ -142,10 +142,20 @@ pub(super) fn append_backward(
     path: &Path,
 ) -> Result<Vec<String>, GradError> {
     let needs = depends_on(nodes, wrt);
+    // Constants the normalisation added (e.g. Slice's starts before opset 10).
+    let constants = nodes
+        .iter()
+        .filter(|n| n.op == "Constant")
+        .filter_map(|n| match (n.attr("value"), n.outputs.first()) {
+            (Some(Attr::Tensor(t)), Some(out)) => Some((out.clone(), t.clone())),
+            _ => None,
+        })
+        .collect();
     let mut ctx = Ctx {
         b,
         view,
         needs,
+        constants,
         counter: 0,
     };
     let mut contributions: HashMap<String, Vec<String>> = HashMap::new();
@@ -197,8 +207,25 @@ pub(super) fn append_backward(
         .collect())
 }
 
-/// Ops whose outputs describe a tensor's shape, not its values: no gradient flows through.
-const SHAPE_OPS: &[&str] = &["Shape", "Size"];
+/// Ops whose outputs are shapes, booleans or indices, not values a gradient can flow
+/// through (e.g. the mask of a `Where`).
+const SHAPE_OPS: &[&str] = &[
+    "Shape",
+    "Size",
+    "Greater",
+    "GreaterOrEqual",
+    "Less",
+    "LessOrEqual",
+    "Equal",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
+    "IsNaN",
+    "IsInf",
+    "ArgMax",
+    "ArgMin",
+];
 
 /// Tensors whose values depend on one of `wrt` (including `wrt` themselves).
 fn depends_on(nodes: &[Node], wrt: &[String]) -> HashSet<String> {
@@ -217,6 +244,7 @@ pub(super) struct Ctx<'a> {
     b: &'a mut GraphBuilder,
     view: &'a GraphView,
     needs: HashSet<String>,
+    constants: HashMap<String, ConstTensor>,
     counter: usize,
 }
 
@@ -241,6 +269,26 @@ impl Ctx<'_> {
             .map(|d| d.fixed())
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| format!("'{tensor}' depends on the batch size"))
+    }
+
+    fn constant(&self, tensor: &str) -> Option<&ConstTensor> {
+        self.constants
+            .get(tensor)
+            .or_else(|| self.view.constant(tensor))
+    }
+
+    /// The integer values of `tensor` if it is a small constant of the forward graph.
+    pub fn const_ints(&self, tensor: &str) -> Option<Vec<i64>> {
+        self.constant(tensor)
+            .and_then(|t| t.as_i64())
+            .map(<[i64]>::to_vec)
+    }
+
+    /// The float values of `tensor` if it is a small constant of the forward graph.
+    pub fn const_floats(&self, tensor: &str) -> Option<Vec<f32>> {
+        self.constant(tensor)
+            .and_then(|t| t.as_f32())
+            .map(<[f32]>::to_vec)
     }
 
     /// The rank of forward tensor `tensor`.

@@ -16,14 +16,42 @@ pub(super) fn normalise(node: &Node, view: &GraphView) -> Result<Vec<Node>, Stri
     if view.opset < 13 && AXES_BECAME_INPUT.contains(&node.op.as_str()) {
         if let Some(axes) = node.ints("axes").map(<[i64]>::to_vec) {
             let name = format!("{}.axes", node.outputs[0]);
-            let value = Attr::Tensor(ConstTensor::i64(&[axes.len()], axes));
-            before.push(Node::new("Constant", &[], &[&name], vec![("value", value)]));
+            before.push(constant(&name, ConstTensor::i64(&[axes.len()], axes)));
             node.attrs.retain(|(k, _)| k != "axes");
             node.inputs.truncate(1);
             node.inputs.push(name);
         }
     }
     match node.op.as_str() {
+        // Clip's bounds became inputs in opset 11; Slice's starts, ends and axes in 10;
+        // Split's sizes in 13.
+        "Clip" if view.opset < 11 => {
+            for (bound, default) in [("min", f32::MIN), ("max", f32::MAX)] {
+                let name = format!("{}.{bound}", node.outputs[0]);
+                let value = ConstTensor::f32(&[], vec![node.float(bound, default)]);
+                before.push(constant(&name, value));
+                node.inputs.push(name);
+            }
+            node.attrs.clear();
+        }
+        "Slice" if view.opset < 10 => {
+            for key in ["starts", "ends", "axes"] {
+                if let Some(values) = node.ints(key).map(<[i64]>::to_vec) {
+                    let name = format!("{}.{key}", node.outputs[0]);
+                    before.push(constant(&name, ConstTensor::i64(&[values.len()], values)));
+                    node.inputs.push(name);
+                }
+            }
+            node.attrs.clear();
+        }
+        "Split" if view.opset < 13 => {
+            if let Some(sizes) = node.ints("split").map(<[i64]>::to_vec) {
+                let name = format!("{}.split", node.outputs[0]);
+                before.push(constant(&name, ConstTensor::i64(&[sizes.len()], sizes)));
+                node.inputs.push(name);
+                node.attrs.retain(|(k, _)| k != "split");
+            }
+        }
         "Dropout" => {
             if let Some(mask) = node.outputs.get(1).filter(|m| !m.is_empty()) {
                 if view.nodes.iter().any(|n| n.inputs.contains(mask)) {
@@ -57,4 +85,14 @@ pub(super) fn normalise(node: &Node, view: &GraphView) -> Result<Vec<Node>, Stri
     }
     before.push(node);
     Ok(before)
+}
+
+/// A `Constant` node producing `value` as `name`.
+fn constant(name: &str, value: ConstTensor) -> Node {
+    Node::new(
+        "Constant",
+        &[],
+        &[name],
+        vec![("value", Attr::Tensor(value))],
+    )
 }
