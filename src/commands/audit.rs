@@ -299,12 +299,8 @@ fn model_info(
         .map(|b| format!("{b:02x}"))
         .collect();
     let meta = |key: &str| onnx.metadata_value(key).unwrap_or_default().to_string();
-    let (gradients, gradients_reason) = match source {
-        GradientSource::Exact(_) => ("exact".to_string(), String::new()),
-        GradientSource::FiniteDifference { reason, .. } => {
-            ("finite-differences".to_string(), reason.clone())
-        }
-    };
+    let (gradients, gradients_reason) = source.kind();
+    let gradients = gradients.to_string();
     Ok(ModelInfo {
         name: path.display().to_string(),
         sha256,

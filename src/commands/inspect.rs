@@ -1,19 +1,26 @@
 //! `robustaudit inspect`: a model's summary on stdout.
 
 use robustaudit::error::Result;
-use robustaudit::grad::vjp_graph;
+use robustaudit::grad::{straight_through, vjp_graph};
 use robustaudit::onnx::{ModelSummary, OnnxModel};
 
 use crate::cli::InspectArgs;
 
 /// Validates the model, infers its shapes with tract and prints its summary, ending with
-/// how attacks will get gradients: an exact VJP graph, or finite differences and why.
+/// how attacks will get gradients: an exact VJP graph, a straight-through one (quantized
+/// models) and why, or finite differences and why.
 pub fn run(args: &InspectArgs) -> Result<()> {
     let model = OnnxModel::open(&args.model)?;
     let summary = ModelSummary::of(&model)?;
     print!("{summary}");
     match vjp_graph(&model) {
-        Ok(vjp) => println!("gradients   exact: vjp graph of {} nodes", vjp.node_count()),
+        Ok(vjp) => match straight_through(&vjp) {
+            Some(reason) => println!(
+                "gradients   straight-through: vjp graph of {} nodes; {reason}",
+                vjp.node_count()
+            ),
+            None => println!("gradients   exact: vjp graph of {} nodes", vjp.node_count()),
+        },
         Err(e) => println!("gradients   finite differences: {e}"),
     }
     Ok(())

@@ -5,12 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::opset::normalise;
-use super::rules::rule_for;
+use super::rules::{rule_for, straight_through_reason};
 use super::GradError;
 use crate::onnx::{Attr, ConstTensor, Dim, GraphBuilder, GraphView, Node, OnnxModel, OPSET};
 
 /// Name of the VJP graph's seed input, `[batch, classes]`: d loss / d logits.
 pub const SEED: &str = "vjp.seed";
+/// Metadata key of a VJP graph whose gradients are straight-through estimates (quantized
+/// models); its value says why. See [`straight_through`].
+pub const STRAIGHT_THROUGH: &str = "vjp_straight_through";
 /// Name of the VJP graph's output holding `seed^T · d logits / d x`, shaped like `x`.
 pub const GRAD_INPUT: &str = "vjp.grad_input";
 
@@ -59,7 +62,17 @@ pub fn vjp_graph(model: &OnnxModel) -> Result<OnnxModel, GradError> {
     b.output(&signature.logits, &[None, Some(classes)]);
     b.output(GRAD_INPUT, &image_dims);
     b.metadata("vjp_of", &model.path().display().to_string());
+    let needs = depends_on(&nodes, std::slice::from_ref(&input.name));
+    if let Some(reason) = straight_through_reason(&nodes, &needs) {
+        b.metadata(STRAIGHT_THROUGH, &reason);
+    }
     Ok(b.finish(vjp_path(model.path()))?)
+}
+
+/// Why the gradients of VJP graph `vjp` are straight-through estimates rather than exact,
+/// or `None` when they are exact.
+pub fn straight_through(vjp: &OnnxModel) -> Option<&str> {
+    vjp.metadata_value(STRAIGHT_THROUGH)
 }
 
 fn vjp_path(model: &Path) -> PathBuf {

@@ -14,7 +14,7 @@ mod opset;
 mod rules;
 mod training;
 
-pub use backward::{vjp_graph, GRAD_INPUT, SEED};
+pub use backward::{straight_through, vjp_graph, GRAD_INPUT, SEED, STRAIGHT_THROUGH};
 pub use error::GradError;
 pub use rules::supported_ops;
 pub use training::{

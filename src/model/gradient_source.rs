@@ -1,11 +1,13 @@
-//! Choosing how a model's gradients are computed: its exact VJP graph when every op on the
-//! gradient path has a backward rule, else finite differences, with the reason recorded so
+//! Choosing how a model's gradients are computed: its VJP graph when every op on the
+//! gradient path has a backward rule (exact, or straight-through across the quantizers of an
+//! int8 QDQ model), else finite differences, with the reason recorded so
 //! that reports can say which one was used.
 
 use std::path::Path;
 
 use super::{Differentiable, FiniteDifference, TractClassifier, TractDifferentiable};
 use crate::error::{Error, Result};
+use crate::grad::straight_through;
 use crate::onnx::OnnxModel;
 
 /// A model ready for gradient attacks, and how its gradients are obtained.
@@ -44,13 +46,28 @@ impl GradientSource {
         }
     }
 
-    /// `exact` or `finite differences: <reason>`, for reports and logs.
-    pub fn describe(&self) -> String {
+    /// The report's `gradients` value (`exact`, `straight-through` for quantized models
+    /// differentiated through their quantizers, `finite-differences`) and its reason (empty
+    /// for `exact`).
+    pub fn kind(&self) -> (&'static str, String) {
         match self {
-            GradientSource::Exact(_) => "exact".into(),
+            GradientSource::Exact(m) => match straight_through(m.vjp_model()) {
+                Some(reason) => ("straight-through", reason.to_string()),
+                None => ("exact", String::new()),
+            },
             GradientSource::FiniteDifference { reason, .. } => {
-                format!("finite differences: {reason}")
+                ("finite-differences", reason.clone())
             }
+        }
+    }
+
+    /// `exact`, `straight-through: <reason>` or `finite differences: <reason>`, for reports
+    /// and logs.
+    pub fn describe(&self) -> String {
+        match self.kind() {
+            (kind, reason) if reason.is_empty() => kind.into(),
+            ("finite-differences", reason) => format!("finite differences: {reason}"),
+            (kind, reason) => format!("{kind}: {reason}"),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod datasets;
+mod fixtures;
 mod gradcheck;
 mod inspect;
 mod report;

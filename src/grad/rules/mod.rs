@@ -13,12 +13,15 @@ mod linear;
 mod normalization;
 mod piecewise;
 mod pool;
+mod quantize;
 mod reduce;
 mod select;
 mod shape;
 mod smooth;
 mod softmax;
 mod variadic;
+
+pub(super) use quantize::straight_through_reason;
 
 use super::backward::Ctx;
 use crate::onnx::Node;
@@ -59,6 +62,8 @@ const RULES: &[(&str, Rule)] = &[
     ("AveragePool", pool::average_pool),
     ("GlobalAveragePool", pool::global_average_pool),
     ("ReduceMean", reduce::reduce_mean),
+    ("QuantizeLinear", quantize::quantize_linear),
+    ("DequantizeLinear", quantize::dequantize_linear),
     ("ReduceSum", reduce::reduce_sum),
     ("ReduceMax", reduce::reduce_extreme),
     ("ReduceMin", reduce::reduce_extreme),
@@ -118,6 +123,8 @@ mod exporter_graph_tests;
 mod feature_norm_tests;
 #[cfg(test)]
 mod piecewise_tests;
+#[cfg(test)]
+mod quantize_tests;
 #[cfg(test)]
 mod reduce_tests;
 #[cfg(test)]
