@@ -4,6 +4,7 @@
 mod audit;
 mod datasets;
 mod gradcheck;
+mod image_folder;
 mod inspect;
 mod report;
 mod shard;
