@@ -230,6 +230,22 @@ impl Ctx<'_> {
             .ok_or_else(|| format!("'{tensor}' depends on the batch size"))
     }
 
+    /// The integer values of `tensor` if it is a small constant of the forward graph.
+    pub fn const_ints(&self, tensor: &str) -> Option<Vec<i64>> {
+        self.view
+            .constant(tensor)
+            .and_then(|t| t.as_i64())
+            .map(<[i64]>::to_vec)
+    }
+
+    /// The float values of `tensor` if it is a small constant of the forward graph.
+    pub fn const_floats(&self, tensor: &str) -> Option<Vec<f32>> {
+        self.view
+            .constant(tensor)
+            .and_then(|t| t.as_f32())
+            .map(<[f32]>::to_vec)
+    }
+
     /// The rank of forward tensor `tensor`.
     pub fn rank(&self, tensor: &str) -> Result<usize, String> {
         Ok(self.shape(tensor)?.len())

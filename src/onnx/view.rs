@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::ir::{node_from_proto, Dim, Node};
+use super::ir::{node_from_proto, tensor_from_proto, Attr, ConstTensor, Dim, Node};
 use super::signature::Signature;
 use super::tract_plan::concrete_shapes;
 use super::{OnnxError, OnnxModel};
@@ -21,13 +21,60 @@ pub struct GraphView {
     pub initializers: HashSet<String>,
     /// Shape of every tensor the analysis could resolve.
     pub shapes: HashMap<String, Vec<Dim>>,
+    /// Values of the small constants (initializers and `Constant` nodes of at most
+    /// [`SMALL_CONSTANT`] elements): axes, starts, ends, indices, bounds and exponents that
+    /// backward rules read.
+    pub constants: HashMap<String, ConstTensor>,
 }
+
+/// The largest constant, in elements, that [`GraphView::constants`] keeps (weights are
+/// larger and no rule reads them).
+const SMALL_CONSTANT: usize = 4096;
 
 impl GraphView {
     /// The shape of tensor `name`, if known.
     pub fn shape(&self, name: &str) -> Option<&[Dim]> {
         self.shapes.get(name).map(Vec::as_slice)
     }
+
+    /// The value of constant `name`, if it is a small constant.
+    pub fn constant(&self, name: &str) -> Option<&ConstTensor> {
+        self.constants.get(name)
+    }
+}
+
+/// The small constants of the graph: initializers and `Constant` nodes' values.
+fn small_constants(
+    graph: &tract_onnx::pb::GraphProto,
+    nodes: &[Node],
+) -> HashMap<String, ConstTensor> {
+    let small = |t: &ConstTensor| t.dims.iter().product::<usize>() <= SMALL_CONSTANT;
+    let mut constants: HashMap<String, ConstTensor> = graph
+        .initializer
+        .iter()
+        .filter(|t| t.dims.iter().product::<i64>() <= SMALL_CONSTANT as i64)
+        .filter_map(|t| Some((t.name.clone(), tensor_from_proto(t).ok()?)))
+        .collect();
+    for node in nodes.iter().filter(|n| n.op == "Constant") {
+        let value = match (
+            node.attr("value"),
+            node.attr("value_ints"),
+            node.attr("value_int"),
+        ) {
+            (Some(Attr::Tensor(t)), _, _) => t.clone(),
+            (_, Some(Attr::Ints(v)), _) => ConstTensor::i64(&[v.len()], v.clone()),
+            (_, _, Some(Attr::Int(v))) => ConstTensor::i64(&[], vec![*v]),
+            _ => match (node.attr("value_float"), node.attr("value_floats")) {
+                (Some(Attr::Float(v)), _) => ConstTensor::f32(&[], vec![*v]),
+                (_, Some(Attr::Floats(v))) => ConstTensor::f32(&[v.len()], v.clone()),
+                _ => continue,
+            },
+        };
+        if let Some(out) = node.outputs.first().filter(|_| small(&value)) {
+            constants.insert(out.clone(), value);
+        }
+    }
+    constants
 }
 
 impl OnnxModel {
@@ -61,7 +108,9 @@ impl OnnxModel {
             .map(|(n, _)| node_from_proto(n).map_err(&malformed))
             .collect::<Result<Vec<_>, _>>()?;
         let shapes = symbolic_shapes(self, &signature)?;
+        let constants = small_constants(graph, &nodes);
         Ok(GraphView {
+            constants,
             opset: self.opset(),
             nodes,
             initializers: graph.initializer.iter().map(|t| t.name.clone()).collect(),

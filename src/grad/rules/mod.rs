@@ -8,12 +8,17 @@ mod activation;
 mod broadcast;
 mod conv;
 mod elementwise;
+mod feature_norm;
 mod linear;
 mod normalization;
+mod piecewise;
 mod pool;
 mod reduce;
+mod select;
 mod shape;
+mod smooth;
 mod softmax;
+mod variadic;
 
 use super::backward::Ctx;
 use crate::onnx::Node;
@@ -54,6 +59,36 @@ const RULES: &[(&str, Rule)] = &[
     ("AveragePool", pool::average_pool),
     ("GlobalAveragePool", pool::global_average_pool),
     ("ReduceMean", reduce::reduce_mean),
+    ("ReduceSum", reduce::reduce_sum),
+    ("ReduceMax", reduce::reduce_extreme),
+    ("ReduceMin", reduce::reduce_extreme),
+    ("Clip", piecewise::clip),
+    ("HardSigmoid", piecewise::hard_sigmoid),
+    ("HardSwish", piecewise::hard_swish),
+    ("Abs", piecewise::abs),
+    ("Exp", smooth::exp),
+    ("Log", smooth::log),
+    ("Neg", smooth::neg),
+    ("Erf", smooth::erf),
+    ("Gelu", smooth::gelu),
+    ("Softplus", smooth::softplus),
+    ("Pow", smooth::pow),
+    ("LayerNormalization", feature_norm::layer_norm),
+    ("InstanceNormalization", feature_norm::instance_norm),
+    ("GroupNormalization", feature_norm::group_norm),
+    ("Squeeze", shape::reshape),
+    ("Unsqueeze", shape::reshape),
+    ("Slice", select::slice),
+    ("Split", select::split),
+    ("Gather", select::gather),
+    ("GatherElements", select::gather_elements),
+    ("Max", variadic::extreme),
+    ("Min", variadic::extreme),
+    ("Sum", variadic::sum),
+    ("Mean", variadic::mean),
+    ("Where", variadic::where_),
+    ("Expand", variadic::expand),
+    ("Cast", variadic::cast),
 ];
 
 /// The rule for operator `op`, if there is one.
@@ -79,4 +114,16 @@ fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
 }
 
 #[cfg(test)]
+mod feature_norm_tests;
+#[cfg(test)]
+mod piecewise_tests;
+#[cfg(test)]
+mod reduce_tests;
+#[cfg(test)]
+mod select_tests;
+#[cfg(test)]
+mod smooth_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variadic_tests;

@@ -14,7 +14,8 @@ pub(super) fn constant(_ctx: &mut Ctx, _node: &Node, _out: &[Option<String>]) ->
     Ok(vec![])
 }
 
-/// `dx = Reshape(g, Shape(x))`; the target shape gets no gradient.
+/// `dx = Reshape(g, Shape(x))` (Flatten, Reshape, Squeeze, Unsqueeze); the target shape or
+/// axes get no gradient.
 pub(super) fn reshape(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads {
     let g = only(out)?;
     let x = &node.inputs[0];

@@ -24,6 +24,19 @@ pub(super) fn model(
     b.finish("rule-test.onnx".into()).expect("valid test model")
 }
 
+/// [`model`] whose nodes follow default-domain opset `opset`.
+pub(super) fn model_at(
+    opset: i64,
+    chw: [usize; 3],
+    classes: usize,
+    body: impl FnOnce(&mut GraphBuilder) -> String,
+) -> OnnxModel {
+    model(chw, classes, |b| {
+        b.set_opset(opset);
+        body(b)
+    })
+}
+
 /// Seeded uniform values in `[lo, hi)`.
 pub(super) fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(lo..hi)).collect()
@@ -37,15 +50,35 @@ pub(super) fn gradients(
     h: f32,
     seed: u64,
 ) -> (Array4<f32>, Array4<f32>) {
+    gradients_away_from(model, batch, h, seed, &[])
+}
+
+/// [`gradients`] with every input value moved at least `0.05` away from each of `kinks`
+/// (points where the function is not differentiable), so that `x ± h` never straddles one.
+pub(super) fn gradients_away_from(
+    model: &OnnxModel,
+    batch: usize,
+    h: f32,
+    seed: u64,
+    kinks: &[f32],
+) -> (Array4<f32>, Array4<f32>) {
+    const MARGIN: f32 = 0.05;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let plan = TractPlan::new(model).expect("forward plan");
     let [c, hh, w] = plan.input().chw();
     let classes = plan.classes();
-    let x = Array4::from_shape_vec(
+    let mut x = Array4::from_shape_vec(
         (batch, c, hh, w),
         uniform(&mut rng, batch * c * hh * w, -0.5, 0.5),
     )
     .expect("shape");
+    for v in x.iter_mut() {
+        for &k in kinks {
+            if (*v - k).abs() < MARGIN {
+                *v = if *v < k { k - MARGIN } else { k + MARGIN };
+            }
+        }
+    }
     let s = Array2::from_shape_vec(
         (batch, classes),
         uniform(&mut rng, batch * classes, -1.0, 1.0),
@@ -98,10 +131,51 @@ fn finite_differences(plan: &TractPlan, x: &Array4<f32>, s: &Array2<f32>, h: f32
     numeric
 }
 
+/// The largest magnitude of a gradient.
+fn scale_of(grad: &Array4<f32>) -> f32 {
+    grad.iter().fold(0f32, |m, v| m.max(v.abs()))
+}
+
+/// Whether `analytic` is within `rtol` of `numeric`'s scale at every coordinate.
+fn within(analytic: &Array4<f32>, numeric: &Array4<f32>, rtol: f32) -> bool {
+    let scale = scale_of(numeric);
+    analytic
+        .iter()
+        .zip(numeric.iter())
+        .all(|(a, n)| (a - n).abs() <= rtol * scale)
+}
+
+/// [`assert_close`], plus a mutation check: the same comparison must reject the analytic
+/// gradient with its largest coordinate shifted by 10% of the gradient scale, and the
+/// analytic gradient scaled by 0.9, so the tolerance is shown to discriminate.
+pub(super) fn assert_close_discriminating(
+    analytic: &Array4<f32>,
+    numeric: &Array4<f32>,
+    rtol: f32,
+) {
+    assert_close(analytic, numeric, rtol);
+    let scale = scale_of(numeric);
+    let (largest, _) = numeric
+        .indexed_iter()
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .expect("a non-empty gradient");
+    let mut shifted = analytic.clone();
+    shifted[largest] += 0.1 * scale;
+    assert!(
+        !within(&shifted, numeric, rtol),
+        "a gradient shifted by 10% at {largest:?} passes the check"
+    );
+    let scaled = analytic * 0.9;
+    assert!(
+        !within(&scaled, numeric, rtol),
+        "a gradient scaled by 0.9 passes the check"
+    );
+}
+
 /// Asserts `analytic ≈ numeric` within `rtol` of the largest gradient magnitude, and that
 /// the gradient is not trivially zero (so the check can fail).
 pub(super) fn assert_close(analytic: &Array4<f32>, numeric: &Array4<f32>, rtol: f32) {
-    let scale = numeric.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = scale_of(numeric);
     assert!(
         scale > 1e-3,
         "the numeric gradient is ~0: the test checks nothing"
@@ -145,7 +219,7 @@ pub(super) fn dense_head(
     "head.logits".into()
 }
 
-fn unary(op: &str, attrs: &[(&str, Attr)]) -> OnnxModel {
+pub(super) fn unary(op: &str, attrs: &[(&str, Attr)]) -> OnnxModel {
     model([2, 3, 3], 4, |b| {
         b.node(op, &["x"], &["y"], attrs);
         dense_head(b, "y", 18, 4, 7)
@@ -308,7 +382,7 @@ struct ConvCase {
     out_hw: [usize; 2],
 }
 
-fn ints(v: &[i64]) -> Attr {
+pub(super) fn ints(v: &[i64]) -> Attr {
     Attr::Ints(v.to_vec())
 }
 
