@@ -220,6 +220,12 @@ pub struct AuditArgs {
     /// Per-channel standard deviation divided by after subtracting --mean.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub std: Vec<f32>,
+    /// How gradient attacks get input gradients: `auto` (the model's exact VJP graph when
+    /// every op has a backward rule, else finite differences) or `finite-differences` (always
+    /// central differences of forward passes, 2*c*h*w+1 per gradient: to compare with the
+    /// exact gradients or time them).
+    #[arg(long, value_enum, default_value_t = Gradients::Auto)]
+    pub gradients: Gradients,
     /// Audit only shard K of N (K from 0 to N-1, as $SLURM_ARRAY_TASK_ID or
     /// $JOB_COMPLETION_INDEX): a contiguous part of the samples, in whole blocks of 16.
     /// Join the N folders with `robustaudit merge`.
@@ -241,6 +247,15 @@ pub struct ImageArgs {
     /// input channel count.
     #[arg(long, value_parser = channel_count)]
     pub channels: Option<usize>,
+}
+
+/// The choices of `audit --gradients`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gradients {
+    /// Exact gradients where a VJP graph can be built, else finite differences.
+    Auto,
+    /// Finite differences for every model.
+    FiniteDifferences,
 }
 
 /// Arguments of `robustaudit merge`.

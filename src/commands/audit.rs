@@ -18,7 +18,7 @@ use robustaudit::report::{
 use sha2::{Digest, Sha256};
 
 use super::dataset::DataSource;
-use crate::cli::AuditArgs;
+use crate::cli::{AuditArgs, Gradients};
 
 /// Resolves the attacks and models, runs the audit (or its shard) with a progress bar on
 /// stderr, writes the reports and prints one line per summary row.
@@ -31,7 +31,13 @@ pub fn run(args: &AuditArgs) -> Result<()> {
     let mut opened = Vec::with_capacity(args.models.len());
     for path in &args.models {
         let onnx = OnnxModel::open(path)?;
-        let source = GradientSource::open(path)?;
+        let source = match args.gradients {
+            Gradients::Auto => GradientSource::open(path)?,
+            Gradients::FiniteDifferences => GradientSource::open_finite_difference(
+                path,
+                "asked for with --gradients finite-differences",
+            )?,
+        };
         opened.push((path, onnx, source));
     }
     let first_channels = opened
