@@ -121,13 +121,17 @@ pub struct InspectArgs {
 pub struct GradcheckArgs {
     /// The ONNX model file.
     pub model: PathBuf,
-    /// The dataset: mnist, fashion-mnist, digits, cifar10:<dir>, or a .npy batch (without a
-    /// <stem>.labels.npy beside it, the model's own predictions serve as labels).
+    /// The dataset: mnist, fashion-mnist, digits, cifar10:<dir>, a .npy batch (without a
+    /// <stem>.labels.npy beside it, the model's own predictions serve as labels), or a folder
+    /// of PNG/JPEG images with one subfolder per class.
     #[arg(long)]
     pub data: String,
-    /// Which part of the dataset (ignored for .npy): train or test.
+    /// Which part of the dataset (ignored for .npy and image folders): train or test.
     #[arg(long, default_value = "test")]
     pub split: Split,
+    /// How an image folder is read.
+    #[command(flatten)]
+    pub images: ImageArgs,
     /// How many samples to check, from the start of the split.
     #[arg(long, default_value_t = 32, value_parser = positive_usize)]
     pub samples: usize,
@@ -156,13 +160,18 @@ pub struct AuditArgs {
     /// An ONNX model to audit; repeat for several.
     #[arg(long = "model", required = true)]
     pub models: Vec<PathBuf>,
-    /// The dataset: mnist, fashion-mnist, digits, cifar10:<dir>, or a .npy batch (without
-    /// labels beside it, each model's own predictions serve as labels).
+    /// The dataset: mnist, fashion-mnist, digits, cifar10:<dir>, a .npy batch (without
+    /// labels beside it, each model's own predictions serve as labels), or a folder of
+    /// PNG/JPEG images with one subfolder per class (torchvision's ImageFolder layout:
+    /// classes sorted by name, or as listed in its classes.txt, give the labels 0, 1, ...).
     #[arg(long)]
     pub data: String,
-    /// Which part of the dataset (ignored for .npy): train or test.
+    /// Which part of the dataset (ignored for .npy and image folders): train or test.
     #[arg(long, default_value = "test")]
     pub split: Split,
+    /// How an image folder is read.
+    #[command(flatten)]
+    pub images: ImageArgs,
     /// How many images to audit, from the start of the split.
     #[arg(long, default_value_t = 100, value_parser = positive_usize)]
     pub samples: usize,
@@ -211,11 +220,42 @@ pub struct AuditArgs {
     /// Per-channel standard deviation divided by after subtracting --mean.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub std: Vec<f32>,
+    /// How gradient attacks get input gradients: `auto` (the model's exact VJP graph when
+    /// every op has a backward rule, else finite differences) or `finite-differences` (always
+    /// central differences of forward passes, 2*c*h*w+1 per gradient: to compare with the
+    /// exact gradients or time them).
+    #[arg(long, value_enum, default_value_t = Gradients::Auto)]
+    pub gradients: Gradients,
     /// Audit only shard K of N (K from 0 to N-1, as $SLURM_ARRAY_TASK_ID or
     /// $JOB_COMPLETION_INDEX): a contiguous part of the samples, in whole blocks of 16.
     /// Join the N folders with `robustaudit merge`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+}
+
+/// How a `--data` image folder becomes model inputs: pixels p become p / 255 - 0.5 like
+/// every dataset's, then --input-range, --mean and --std apply.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Resize every image of an image folder to H,W (height, width) with a triangle
+    /// (bilinear) filter widened when shrinking, close to torchvision's default antialiased
+    /// Resize; without it every image must already have the model's size.
+    #[arg(long, value_name = "H,W", value_parser = image_size)]
+    pub image_size: Option<(u32, u32)>,
+    /// Convert the images of an image folder to 1 channel (grey, ITU-R 601-2 luma, as
+    /// torchvision's Grayscale) or 3 (RGB; grey images are repeated); default: the model's
+    /// input channel count.
+    #[arg(long, value_parser = channel_count)]
+    pub channels: Option<usize>,
+}
+
+/// The choices of `audit --gradients`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gradients {
+    /// Exact gradients where a VJP graph can be built, else finite differences.
+    Auto,
+    /// Finite differences for every model.
+    FiniteDifferences,
 }
 
 /// Arguments of `robustaudit merge`.
@@ -288,5 +328,28 @@ fn non_negative_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("`{s}` is not a number of at least 0")),
+    }
+}
+
+/// `H,W`: a height and a width from 1 to the decoder's largest side.
+fn image_size(s: &str) -> Result<(u32, u32), String> {
+    let max = robustaudit::data::image_folder::MAX_SIDE;
+    let parsed = s
+        .split_once(',')
+        .and_then(|(h, w)| Some((h.trim().parse::<u32>().ok()?, w.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((h, w)) if (1..=max).contains(&h) && (1..=max).contains(&w) => Ok((h, w)),
+        _ => Err(format!(
+            "`{s}` is not a size H,W of two whole numbers from 1 to {max} (e.g. 224,224)"
+        )),
+    }
+}
+
+/// 1 or 3.
+fn channel_count(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        _ => Err(format!("`{s}` is not a channel count: 1 (grey) or 3 (RGB)")),
     }
 }

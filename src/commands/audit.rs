@@ -8,7 +8,6 @@ use robustaudit::audit::{
     self, verdict, AuditModel, AuditReport, ModelInfo, Outcome, PlannedAttack, Progress, Settings,
     Shard, SummaryRecord,
 };
-use robustaudit::data::load;
 use robustaudit::error::{Error, Result};
 use robustaudit::model::{GradientSource, InputTransform, Transformed};
 use robustaudit::onnx::{OnnxError, OnnxModel};
@@ -18,7 +17,8 @@ use robustaudit::report::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::cli::AuditArgs;
+use super::dataset::DataSource;
+use crate::cli::{AuditArgs, Gradients};
 
 /// Resolves the attacks and models, runs the audit (or its shard) with a progress bar on
 /// stderr, writes the reports and prints one line per summary row.
@@ -28,23 +28,28 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         None => Shard::WHOLE,
     };
     let attacks = planned_attacks(&args.attacks, &args.attack_params)?;
-    let data = load(&args.data, args.split)?.subset(args.samples);
-    let (dc, dh, dw) = data.sample_shape();
-    let mut sources = Vec::with_capacity(args.models.len());
+    let mut opened = Vec::with_capacity(args.models.len());
     for path in &args.models {
         let onnx = OnnxModel::open(path)?;
-        let source = GradientSource::open(path)?;
-        let [c, h, w] = source.model().input_chw();
-        if (dc, dh, dw) != (c, h, w) {
-            return Err(Error::Usage {
-                message: format!(
-                    "{} holds images of {dc}x{dh}x{dw}, but {} takes {c}x{h}x{w}",
-                    data.name,
-                    path.display()
-                ),
-                hint: Some("audit the model with the dataset it was made for".into()),
-            });
-        }
+        let source = match args.gradients {
+            Gradients::Auto => GradientSource::open(path)?,
+            Gradients::FiniteDifferences => GradientSource::open_finite_difference(
+                path,
+                "asked for with --gradients finite-differences",
+            )?,
+        };
+        opened.push((path, onnx, source));
+    }
+    let first_channels = opened
+        .first()
+        .map_or(3, |(_, _, source)| source.model().input_chw()[0]);
+    let data_source = DataSource::new(&args.data, &args.images, first_channels)?;
+    let data = data_source.load(args.split, args.samples)?;
+    let mut sources = Vec::with_capacity(opened.len());
+    for (path, onnx, source) in opened {
+        let chw = source.model().input_chw();
+        let c = chw[0];
+        data_source.check_fits(&data, path, chw, "audit")?;
         if let Some(labels) = &data.labels {
             let classes = source.model().classes();
             if let Some(bad) = labels.iter().find(|&&l| l >= classes) {

@@ -1,30 +1,22 @@
 //! `robustaudit gradcheck`: a model's analytic input gradients against finite differences.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use robustaudit::data::load;
 use robustaudit::error::{Error, Result};
 use robustaudit::gradcheck::{self, Progress, Settings, Tolerance};
 use robustaudit::model::{Classifier, TractDifferentiable};
 
+use super::dataset::DataSource;
 use crate::cli::GradcheckArgs;
 
 /// Builds the model's VJP graph, loads the samples, runs the check and prints its table;
 /// fails with [`Error::Check`] (exit code 7) when a loss fails.
 pub fn run(args: &GradcheckArgs) -> Result<()> {
     let model = TractDifferentiable::open(&args.model)?;
-    let data = load(&args.data, args.split)?.subset(args.samples);
-    let [c, h, w] = model.input_chw();
-    let (dc, dh, dw) = data.sample_shape();
-    if (dc, dh, dw) != (c, h, w) {
-        return Err(Error::Usage {
-            message: format!(
-                "{} holds images of {dc}x{dh}x{dw}, but {} takes {c}x{h}x{w}",
-                data.name,
-                args.model.display()
-            ),
-            hint: Some("check the model with the dataset it was made for".into()),
-        });
-    }
+    let chw = model.input_chw();
+    let [c, h, w] = chw;
+    let data_source = DataSource::new(&args.data, &args.images, c)?;
+    let data = data_source.load(args.split, args.samples)?;
+    data_source.check_fits(&data, &args.model, chw, "check")?;
     let (labels, origin) = match &data.labels {
         Some(labels) => (labels.clone(), "labels from the data"),
         None => (

@@ -2,6 +2,7 @@
 
 mod attacks;
 mod audit;
+mod dataset;
 mod gradcheck;
 mod inspect;
 mod merge;

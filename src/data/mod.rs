@@ -9,6 +9,7 @@
 //! | `digits`         | `<deps>/datasets/digits/digits.csv.gz` (scikit-learn's 8x8 digits)      |
 //! | `cifar10:<dir>`  | CIFAR-10 binary batches in `<dir>`                                      |
 //! | `<path>.npy`     | a batch of inputs saved with NumPy, labels from `<stem>.labels.npy`     |
+//! | `<dir>`          | PNG/JPEG files in one subfolder per class ([`image_folder`])            |
 //!
 //! `<deps>` is [`crate::deps::deps_dir`], where `scripts/setup` installs the built-in sets.
 //!
@@ -19,6 +20,7 @@
 pub mod cifar;
 pub mod digits;
 pub mod idx;
+pub mod image_folder;
 pub mod npy;
 
 use std::fmt;
@@ -28,6 +30,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ndarray::{s, Array4};
+
+pub use image_folder::{Channels, ImageOptions};
 
 /// Number of classes of every built-in dataset (MNIST, Fashion-MNIST, digits, CIFAR-10).
 pub const DEFAULT_CLASSES: usize = 10;
@@ -39,6 +43,7 @@ pub const KNOWN_SPECS: &[&str] = &[
     "digits",
     "cifar10:<dir>",
     "<file>.npy",
+    "<dir of class folders>",
 ];
 
 /// The hint attached to errors about built-in datasets that are missing or damaged.
@@ -148,12 +153,14 @@ pub enum Spec {
     Cifar10(PathBuf),
     /// A `.npy` batch of inputs; the split is ignored.
     Npy(PathBuf),
+    /// A folder of PNG and JPEG images, one subfolder per class; the split is ignored.
+    ImageFolder(PathBuf),
 }
 
 impl Spec {
     /// Parses a spec: `mnist`, `fashion-mnist`, `digits` (names are ASCII case-insensitive),
-    /// `cifar10:<dir>`, or a path to a `.npy` file (any spec ending in `.npy`, or naming an
-    /// existing file).
+    /// `cifar10:<dir>`, a path to a `.npy` file (any spec ending in `.npy`, or naming an
+    /// existing file), or an existing folder of class folders of images.
     pub fn parse(spec: &str) -> Result<Spec, DataError> {
         if spec.eq_ignore_ascii_case("mnist") {
             return Ok(Spec::Mnist);
@@ -186,6 +193,9 @@ impl Spec {
             .is_some_and(|ext| ext.eq_ignore_ascii_case("npy"));
         if is_npy || path.is_file() {
             return Ok(Spec::Npy(path.to_path_buf()));
+        }
+        if path.is_dir() {
+            return Ok(Spec::ImageFolder(path.to_path_buf()));
         }
         Err(DataError::UnknownDataset {
             spec: spec.to_owned(),
@@ -233,6 +243,24 @@ pub fn load_from(spec: &Spec, split: Split, deps: Option<&Path>) -> Result<Datas
         }
         Spec::Cifar10(dir) => cifar::load_dir(dir, split),
         Spec::Npy(path) => npy::load(path),
+        Spec::ImageFolder(dir) => image_folder::load(dir, ImageOptions::default(), usize::MAX),
+    }
+}
+
+/// The first `n` samples of the `split` part of `spec` (see [`Spec::parse`]); an image folder
+/// is read with `images` and only its first `n` images are decoded.
+pub fn load_first(
+    spec: &Spec,
+    split: Split,
+    n: usize,
+    images: ImageOptions,
+) -> Result<Dataset, DataError> {
+    match spec {
+        Spec::ImageFolder(dir) => image_folder::load(dir, images, n),
+        other => {
+            let deps = crate::deps::deps_dir();
+            Ok(load_from(other, split, deps.as_deref())?.subset(n))
+        }
     }
 }
 
@@ -485,6 +513,64 @@ pub enum DataError {
         /// The value.
         value: f64,
     },
+    /// An image file cannot be decoded (not PNG or JPEG, damaged, or over the decoder's
+    /// limits).
+    #[error("cannot decode image {}: {reason}", .path.display())]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// An image has another size than the images before it.
+    #[error(
+        "image {} is {}x{} (height x width), but the images before it are {}x{}",
+        .path.display(), .found.0, .found.1, .expected.0, .expected.1
+    )]
+    ImageSize {
+        /// The file.
+        path: PathBuf,
+        /// Its `(height, width)`.
+        found: (usize, usize),
+        /// The `(height, width)` of the first image.
+        expected: (usize, usize),
+    },
+    /// A path in an image folder is not a regular file (a FIFO, a device, ...).
+    #[error("{} is not a regular file", .path.display())]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A path in an image folder is a link that resolves outside the folder.
+    #[error("{} resolves outside the image folder {}", .path.display(), .dir.display())]
+    OutsideFolder {
+        /// The path.
+        path: PathBuf,
+        /// The image folder.
+        dir: PathBuf,
+    },
+    /// An image folder has no class folders (or an empty `classes.txt`).
+    #[error("image folder {} has no class folders", .dir.display())]
+    NoClassFolders {
+        /// The image folder.
+        dir: PathBuf,
+    },
+    /// A class folder holds no PNG or JPEG file.
+    #[error("class folder {} holds no .png, .jpg or .jpeg file", .dir.display())]
+    EmptyClass {
+        /// The class folder.
+        dir: PathBuf,
+    },
+    /// A line of an image folder's `classes.txt` is wrong.
+    #[error("bad class list {}:{line}: {reason}", .path.display())]
+    ClassList {
+        /// The `classes.txt` file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// A floating-point input lies outside `[-0.5, 0.5]`.
     #[error("value {value} at flat index {index} in {} is outside [-0.5, 0.5]", .path.display())]
     OutOfRange {
@@ -502,7 +588,8 @@ impl DataError {
     pub fn hint(&self) -> Option<String> {
         match self {
             DataError::UnknownDataset { .. } => Some(
-                "to audit your own inputs, pass the path of a .npy file of shape (N, C, H, W)"
+                "to audit your own inputs, pass a folder with one subfolder of images per class, \
+                 or a .npy file of shape (N, C, H, W)"
                     .to_owned(),
             ),
             DataError::BadSpec { spec, .. } if spec.to_ascii_lowercase().starts_with("cifar") => {
@@ -545,6 +632,21 @@ impl DataError {
                      e.g. x.transpose(0, 3, 1, 2)"
                         .to_owned(),
                 )
+            }
+            DataError::ImageSize { .. } => Some(
+                "pass --image-size H,W to resize every image to the model's input size".to_owned(),
+            ),
+            DataError::NoClassFolders { dir } => Some(format!(
+                "put each class's images in a subfolder, e.g. {}/cat/0001.png (torchvision's \
+                 ImageFolder layout)",
+                dir.display()
+            )),
+            DataError::EmptyClass { .. } => Some(
+                "add its images, remove the folder, or list the classes to use in classes.txt"
+                    .to_owned(),
+            ),
+            DataError::OutsideFolder { .. } => {
+                Some("copy the file into the image folder instead of linking it".to_owned())
             }
             DataError::CountMismatch { .. } => {
                 Some("images and labels must come from the same set, in the same order".to_owned())
@@ -725,6 +827,21 @@ mod tests {
         for name in ["mnist", "fashion-mnist", "digits", "cifar10:<dir>"] {
             assert!(msg.contains(name), "{msg}");
         }
+    }
+
+    #[test]
+    fn an_existing_folder_is_an_image_folder() {
+        let tmp = testutil::TempDir::new("spec-folder");
+        let spec = tmp.path().to_str().unwrap();
+        assert_eq!(
+            Spec::parse(spec).unwrap(),
+            Spec::ImageFolder(tmp.path().to_path_buf())
+        );
+        let missing = tmp.path().join("missing");
+        assert!(matches!(
+            Spec::parse(missing.to_str().unwrap()),
+            Err(DataError::UnknownDataset { .. })
+        ));
     }
 
     #[test]

@@ -38,6 +38,16 @@ impl GradientSource {
         }
     }
 
+    /// Opens the model at `path` with finite-difference gradients even where a VJP graph
+    /// could be built (to compare the two, or to time them); `reason` is recorded.
+    pub fn open_finite_difference(path: &Path, reason: &str) -> Result<Self> {
+        let model = OnnxModel::open(path)?;
+        Ok(GradientSource::FiniteDifference {
+            model: Box::new(FiniteDifference::new(TractClassifier::new(model)?)),
+            reason: reason.to_string(),
+        })
+    }
+
     /// The model behind whichever gradient method was chosen.
     pub fn model(&self) -> &dyn Differentiable {
         match self {

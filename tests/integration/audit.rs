@@ -284,3 +284,45 @@ fn schema_prints_the_documented_columns_and_attacks_lists_every_parameter() {
         }
     }
 }
+
+#[test]
+fn gradients_finite_differences_replaces_an_exact_vjp_graph_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = digits_model(dir.path());
+    let out = dir.path().join("out");
+    let args = os(&[
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--data",
+        "digits",
+        "--samples",
+        "4",
+        "--attacks",
+        "fgsm",
+        "--gradients",
+        "finite-differences",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let run = audit(&refs(&args));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (header, summaries) = rows(&out.join("summary.csv"));
+    let row = &summaries[0];
+    assert_eq!(&row[column(&header, "gradients")], "finite-differences");
+    assert!(
+        row[column(&header, "gradients_reason")].contains("--gradients finite-differences"),
+        "{row:?}"
+    );
+
+    let run = audit(&refs(&os(&[
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--data",
+        "digits",
+        "--gradients",
+        "numeric",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ])));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
