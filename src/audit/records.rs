@@ -142,8 +142,13 @@ impl SummaryRecord {
         let mut robust = 0;
         for rows in by_sample.values() {
             let wins: Vec<&&SampleRecord> = rows.iter().filter(|r| r.success).collect();
+            // Robust means correct on every returned image: a targeted run that missed its
+            // target may still have returned an image of a third class.
+            robust += usize::from(
+                rows.iter()
+                    .all(|r| r.attacked && r.adversarial_prediction == r.label),
+            );
             if wins.is_empty() {
-                robust += usize::from(rows.iter().all(|r| r.attacked));
                 continue;
             }
             let smallest = |f: &dyn Fn(&SampleRecord) -> f64| {

@@ -297,3 +297,44 @@ fn every_check_appears_for_every_model() {
         );
     }
 }
+
+#[test]
+fn a_targeted_run_returning_a_third_class_is_not_robust() {
+    let (attack, params) = crate::attacks::by_name("jsma")
+        .and_then(|a| a.build(&[]))
+        .expect("jsma builds");
+    // Image 0 stays correct under both targets; image 1's run at target 2 misses its
+    // target but returns an image of class 3.
+    let run = |sample: usize, target: usize, prediction: usize| SampleRecord {
+        model: "m.onnx".into(),
+        attack: "jsma",
+        norm: Norm::L0,
+        budget: Some(10.0),
+        sample,
+        label: 0,
+        clean_prediction: 0,
+        target: Some(target),
+        attacked: true,
+        adversarial_prediction: prediction,
+        success: prediction == target,
+        distortion: Distortion::default(),
+        relative: Distortion::default(),
+        queries: Queries::default(),
+        seconds: 0.0,
+    };
+    let records = [run(0, 1, 0), run(0, 2, 0), run(1, 1, 0), run(1, 2, 3)];
+    let summary = SummaryRecord::of(
+        &ModelInfo::default(),
+        attack.as_ref(),
+        &params,
+        Some(10.0),
+        &records,
+        &[0, 0],
+        &[0, 0],
+        LIVE,
+        0.0,
+    );
+    assert_eq!((summary.successes, summary.evaded), (0, 0));
+    assert_eq!(summary.robust, 1);
+    assert_eq!(summary.adversarial_accuracy(), 0.5);
+}
