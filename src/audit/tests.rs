@@ -83,6 +83,8 @@ impl Fixture {
             evaded: evaded.len(),
             mean_minimal: None,
             median_minimal: None,
+            mean_pairs: None,
+            median_pairs: None,
             mean_minimal_relative: None,
             median_minimal_relative: None,
             sensitivity: LIVE,
@@ -325,7 +327,7 @@ fn a_targeted_run_returning_a_third_class_is_not_robust() {
     // target but returns an image of class 3.
     let run = |sample: usize, target: usize, prediction: usize| SampleRecord {
         model: "m.onnx".into(),
-        attack: "jsma",
+        attack: "jsma-probabilities",
         norm: Norm::L0,
         budget: Some(10.0),
         sample,
@@ -420,4 +422,53 @@ fn a_single_step_beating_the_iterative_attacks_is_flagged() {
             .diagnose(Check::SingleStepBeatsIterative);
         assert_eq!(outcomes(&findings), [expected], "pgd evades {pgd}");
     }
+}
+
+#[test]
+fn per_pair_statistics_count_every_successful_target_on_its_own() {
+    let (attack, params) = crate::attacks::by_name("cw-l2")
+        .and_then(|a| a.build(&[]))
+        .expect("cw-l2 builds");
+    let run = |sample: usize, target: usize, l2: Option<f64>| SampleRecord {
+        model: "m.onnx".into(),
+        attack: "cw-l2",
+        norm: Norm::L2,
+        budget: None,
+        sample,
+        label: 0,
+        clean_prediction: 0,
+        target: Some(target),
+        attacked: true,
+        adversarial_prediction: if l2.is_some() { target } else { 0 },
+        success: l2.is_some(),
+        distortion: Distortion {
+            l0: 1.0,
+            l2: l2.unwrap_or(0.0),
+            linf: l2.unwrap_or(0.0),
+        },
+        relative: Distortion::default(),
+        queries: Queries::default(),
+        seconds: 0.0,
+    };
+    // Image 0 reaches targets 1 and 2 at l2 1 and 2; image 1 reaches target 1 at l2 6.
+    let records = [
+        run(0, 1, Some(1.0)),
+        run(0, 2, Some(2.0)),
+        run(1, 1, Some(6.0)),
+        run(1, 2, None),
+    ];
+    let summary = SummaryRecord::of(
+        &ModelInfo::default(),
+        attack.as_ref(),
+        &params,
+        None,
+        &records,
+        &[0, 0],
+        &[0, 0],
+        LIVE,
+        0.0,
+    );
+    assert_eq!(summary.mean_minimal.map(|d| d.l2), Some(3.5));
+    assert_eq!(summary.mean_pairs.map(|d| d.l2), Some(3.0));
+    assert_eq!(summary.median_pairs.map(|d| d.l2), Some(2.0));
 }

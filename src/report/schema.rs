@@ -14,7 +14,7 @@ use crate::metrics::Distortion;
 
 /// The version of the report format; it changes whenever a column is added, removed,
 /// renamed or changes meaning. Every row carries it in its first column.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One column of a report file.
 pub struct Column<R> {
@@ -119,6 +119,12 @@ pub const SUMMARY_COLUMNS: &[Column<SummaryRecord>] = &[
     Column { name: "median_min_l2", unit: "input scale", meaning: "median of the same", value: |r| stat(r.median_minimal, Norm::L2) },
     Column { name: "mean_min_linf", unit: "input scale", meaning: "mean over evaded images of the smallest successful linf", value: |r| stat(r.mean_minimal, Norm::Linf) },
     Column { name: "median_min_linf", unit: "input scale", meaning: "median of the same", value: |r| stat(r.median_minimal, Norm::Linf) },
+    Column { name: "mean_l0_pairs", unit: "values", meaning: "mean l0 over successful runs, each (image, target) pair counted (the papers' per-pair average; equals mean_min_l0 for untargeted attacks)", value: |r| stat(r.mean_pairs, Norm::L0) },
+    Column { name: "median_l0_pairs", unit: "values", meaning: "median of the same", value: |r| stat(r.median_pairs, Norm::L0) },
+    Column { name: "mean_l2_pairs", unit: "input scale", meaning: "mean l2 over successful runs, each (image, target) pair counted (c&w's average case)", value: |r| stat(r.mean_pairs, Norm::L2) },
+    Column { name: "median_l2_pairs", unit: "input scale", meaning: "median of the same", value: |r| stat(r.median_pairs, Norm::L2) },
+    Column { name: "mean_linf_pairs", unit: "input scale", meaning: "mean linf over successful runs, each (image, target) pair counted", value: |r| stat(r.mean_pairs, Norm::Linf) },
+    Column { name: "median_linf_pairs", unit: "input scale", meaning: "median of the same", value: |r| stat(r.median_pairs, Norm::Linf) },
     Column { name: "mean_min_l0_relative", unit: "fraction", meaning: "mean of the smallest successful l0_relative", value: |r| stat(r.mean_minimal_relative, Norm::L0) },
     Column { name: "median_min_l0_relative", unit: "fraction", meaning: "median of the same", value: |r| stat(r.median_minimal_relative, Norm::L0) },
     Column { name: "mean_min_l2_relative", unit: "fraction", meaning: "mean of the smallest successful l2_relative (papernot's normalised rho_adv for l2 attacks)", value: |r| stat(r.mean_minimal_relative, Norm::L2) },
@@ -129,7 +135,7 @@ pub const SUMMARY_COLUMNS: &[Column<SummaryRecord>] = &[
     Column { name: "sensitivity_softmax", unit: "probability per input unit", meaning: "mean over images, classes and input values of |d softmax_i/dx| at temperature 1 (papernot's adversarial gradient amplitude)", value: |r| number(r.sensitivity.softmax_amplitude) },
     Column { name: "forward_queries", unit: "images", meaning: "forward queries of all runs", value: |r| r.queries.forward.to_string() },
     Column { name: "gradient_queries", unit: "images", meaning: "gradient queries of all runs", value: |r| r.queries.gradient.to_string() },
-    Column { name: "masking_verdict", unit: "-", meaning: "the model's gradient-masking verdict, the same on each of its rows: masked (a check of diagnosis.csv is flagged: failing gradient attacks do not show robustness), clear (none is, and gradient-free attacks were compared with gradient attacks) or inconclusive (none is, but no gradient-free attack ran beside a gradient attack)", value: |r| r.masking_verdict.to_string() },
+    Column { name: "masking_verdict", unit: "-", meaning: "the model's gradient-masking verdict, the same on each of its rows: masked (a check of diagnosis.csv is flagged: failing gradient attacks do not show robustness), clear (none is, and in every l2/linf norm with a budget a gradient-free attack of that norm evaded images without beating the gradient attacks) or inconclusive (none is, but some norm lacks that comparison)", value: |r| r.masking_verdict.to_string() },
 ];
 
 /// The columns of `diagnosis.csv`: one row per (model, check, budget).
