@@ -243,11 +243,14 @@ fn the_undistilled_network_is_not_flagged() {
     assert_eq!(verdict(&report), Verdict::Clear, "{}", details(&report));
 }
 
+/// A mix of attacks: its name, the attacks, the L-inf and L2 budgets, the expected verdict.
+type Mix<'a> = (&'a str, &'a [&'a str], &'a [f64], &'a [f64], Verdict);
+
 #[test]
 fn the_undistilled_network_is_never_masked_whatever_the_mix_of_attacks() {
     let linf = [0.1, 0.2, 0.3];
     let l2 = [0.5, 1.0, 2.0];
-    let mixes: [(&str, &[&str], &[f64], &[f64], Verdict); 4] = [
+    let mixes: [Mix; 4] = [
         (
             "l-inf only",
             &["fgsm", "pgd", "square"],
