@@ -150,7 +150,7 @@ fn every_attack_stays_in_budget_and_range_and_reports_only_verified_successes() 
         report
             .summaries
             .iter()
-            .filter(|s| s.attack == attack)
+            .filter(|s| by_reported_name(s.attack).is_ok_and(|i| i.name == attack))
             .map(|s| s.successes)
             .sum::<usize>()
     };
@@ -344,7 +344,8 @@ fn projections_hold_exactly_in_f64_for_awkward_radii() {
 fn parameters_resolve_defaults_and_refuse_unknown_names_and_bad_values() {
     for info in registry() {
         let (attack, params) = info.build(&[]).expect("defaults parse");
-        assert_eq!(attack.name(), info.name);
+        let reported = by_reported_name(attack.name()).expect("a reported name");
+        assert_eq!(reported.name, info.name);
         assert_eq!(
             params
                 .describe()
