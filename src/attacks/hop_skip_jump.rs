@@ -1,8 +1,10 @@
 //! HopSkipJumpAttack (Chen, Jordan and Wainwright 2020), L2, untargeted: a decision-based
 //! attack that learns only whether the predicted class reaches the goal.
 //!
-//! It starts from the first of `init_trials` uniform random images (one batch) that is
-//! adversarial and binary-searches the segment to the clean image for the boundary. Each
+//! It starts from the first uniform random image that is adversarial, drawn in batches of
+//! `init_trials` until one is or `init_max` have been drawn (the authors' code keeps
+//! drawing up to 10 000 and then stops with an error: a class random noise never reaches
+//! is no sign of robustness), and binary-searches the segment to the clean image for the boundary. Each
 //! iteration `t` then estimates the direction of the boundary's normal from the decisions
 //! at `n_t = min(init_evals * sqrt(t), max_evals)` points on a sphere of radius `delta_t`
 //! around the boundary point (one batch; the mean decision is subtracted as a baseline),
@@ -13,8 +15,9 @@
 //! dist_{t-1}` with the distance before the previous search, as in the authors' code.
 //!
 //! Every query counts against `queries`: estimates are cut short and searches stop where
-//! it runs out. The adversarial point closest to the clean image is returned (the clean
-//! image when no uniform image was adversarial).
+//! it runs out. The adversarial point closest to the clean image is returned; the clean
+//! image, an unsuccessful run, only when none of the `init_max` uniform images was
+//! adversarial.
 
 use ndarray::{Array3, Array4, ArrayView3, ArrayView4, Axis};
 use rand::Rng;
@@ -57,7 +60,13 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "init_trials",
         kind: ParamKind::Count,
         default: "100",
-        doc: "uniform random images tried as the starting point, in one batch of forward queries",
+        doc: "uniform random images tried as the starting point per batch of forward queries",
+    },
+    ParamSpec {
+        name: "init_max",
+        kind: ParamKind::Count,
+        default: "10000",
+        doc: "uniform random images tried at most before the run gives up (the authors' limit)",
     },
     ParamSpec {
         name: "queries",
@@ -75,6 +84,7 @@ pub struct HopSkipJump {
     max_evals: usize,
     gamma: f64,
     init_trials: usize,
+    init_max: usize,
     queries: usize,
 }
 
@@ -90,6 +100,7 @@ impl HopSkipJump {
             max_evals: params.integer("max_evals")?,
             gamma: params.number("gamma")?,
             init_trials: params.integer("init_trials")?,
+            init_max: params.integer("init_max")?,
             queries: params.integer("queries")?,
         })
     }
@@ -160,15 +171,24 @@ impl Attack for HopSkipJump {
         let d = clean.len() as f64;
         let theta = self.gamma / (d * d.sqrt());
 
-        let trials = self.init_trials.min(decider.left());
         let (c, h, w) = clean.dim();
-        let noise =
-            Array4::from_shape_fn((trials, c, h, w), |_| rng.gen_range(domain.lo..=domain.hi));
-        let decisions = decider.decide(noise.view())?;
-        let Some(first) = decisions.iter().position(|&a| a) else {
-            return Ok(clean.to_owned());
+        let mut drawn = 0;
+        let start = loop {
+            let trials = self
+                .init_trials
+                .min(self.init_max - drawn)
+                .min(decider.left());
+            if trials == 0 {
+                return Ok(clean.to_owned());
+            }
+            drawn += trials;
+            let noise =
+                Array4::from_shape_fn((trials, c, h, w), |_| rng.gen_range(domain.lo..=domain.hi));
+            let decisions = decider.decide(noise.view())?;
+            if let Some(first) = decisions.iter().position(|&a| a) {
+                break noise.index_axis(Axis(0), first).to_owned();
+            }
         };
-        let start = noise.index_axis(Axis(0), first).to_owned();
         let mut x = boundary(&mut decider, clean, start.view(), theta)?;
         let mut dist = l2(x.view(), clean);
         let mut best = (dist, x.clone());

@@ -1,12 +1,17 @@
 //! The Jacobian-based saliency map attack (Papernot et al. 2016), targeted, increasing
-//! features in pairs. With `alpha_j = d z_target / d x_j` and
-//! `beta_j = sum_{i != target} d z_i / d x_j` (on logits, which Carlini and Wagner found
-//! stronger than the softmax the original used), each step picks the pair `p, q` of
+//! features in pairs. With `alpha_j = d F_target / d x_j` and
+//! `beta_j = sum_{i != target} d F_i / d x_j`, where `F` is the softmax probabilities
+//! (`scores=probabilities`, the default: Papernot et al.'s evaluation and cleverhans, the
+//! attack defensive distillation defeats) or the logits (`scores=logits`, JSMA-Z, which
+//! Carlini and Wagner found stronger on distilled networks), each step picks the pair `p, q` of
 //! features still below the range's top that maximises `(alpha_p + alpha_q) *
 //! -(beta_p + beta_q)` with `alpha_p + alpha_q > 0` and `beta_p + beta_q < 0`, and raises
 //! both by `theta` times the range's width (clipped). It stops when the target is
 //! predicted, when no pair qualifies, or when another pair would change more than `gamma`
-//! of the image's values (the budget).
+//! of the image's values (the budget). The probabilities' gradients are the logits'
+//! vector-Jacobian products with the seeds `p_t (e_t - p)` and `sum_{i != t} p_i (e_i - p)`,
+//! from a forward pass before each step (one extra forward query per step). The reported
+//! name says which scores were used: `jsma-probabilities` or `jsma-logits`.
 
 use ndarray::{Array2, Array3, Axis};
 use rand_chacha::ChaCha8Rng;
@@ -15,6 +20,9 @@ use super::params::{ParamKind, ParamSpec, Params};
 use super::{Attack, BudgetKind, Oracle, Output, Problem, Signal, Targets};
 use crate::error::{Error, Result};
 use crate::model::argmax;
+
+/// The values of `scores`, the default first.
+const SCORES: &[&str] = &["probabilities", "logits"];
 
 /// The parameters of `jsma` (Papernot et al.'s MNIST evaluation).
 pub const PARAMS: &[ParamSpec] = &[
@@ -30,6 +38,12 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "1",
         doc: "increase per chosen feature, as a fraction of the value range's width",
     },
+    ParamSpec {
+        name: "scores",
+        kind: ParamKind::Choice(SCORES),
+        default: "probabilities",
+        doc: "what the saliency map differentiates: the softmax probabilities (Papernot et al.) or the logits (JSMA-Z)",
+    },
 ];
 
 /// JSMA, targeted at every class other than the label.
@@ -37,6 +51,7 @@ pub const PARAMS: &[ParamSpec] = &[
 pub struct Jsma {
     gamma: f64,
     theta: f64,
+    scores: Output,
 }
 
 impl Jsma {
@@ -45,13 +60,21 @@ impl Jsma {
         Ok(Jsma {
             gamma: params.number("gamma")?,
             theta: params.number("theta")?,
+            scores: if params.choice("scores")? == "logits" {
+                Output::Logits
+            } else {
+                Output::Probabilities
+            },
         })
     }
 }
 
 impl Attack for Jsma {
     fn name(&self) -> &'static str {
-        "jsma"
+        match self.scores {
+            Output::Probabilities => "jsma-probabilities",
+            Output::Logits => "jsma-logits",
+        }
     }
 
     fn budget_kind(&self) -> BudgetKind {
@@ -63,7 +86,7 @@ impl Attack for Jsma {
     }
 
     fn signal(&self) -> Signal {
-        Signal::Gradient(Output::Logits)
+        Signal::Gradient(self.scores)
     }
 
     fn run(
@@ -83,6 +106,7 @@ impl Attack for Jsma {
         seeds.row_mut(0).fill(0.0);
         seeds[[0, target]] = 1.0;
         seeds[[1, target]] = 0.0;
+        let logit_seeds = seeds.clone();
         let (lo, hi) = (problem.domain.lo, problem.domain.hi);
         let raise = (self.theta * (f64::from(hi) - f64::from(lo))) as f32;
         let mut x = problem.image.as_standard_layout().into_owned();
@@ -90,6 +114,13 @@ impl Attack for Jsma {
         let mut changed = vec![false; x.len()];
         let mut changes = 0;
         loop {
+            if self.scores == Output::Probabilities {
+                let z = oracle.logits_one(x.view())?;
+                if argmax(z.iter().copied()) == target {
+                    break;
+                }
+                seeds = probability_seeds(&logit_seeds, z.iter().copied());
+            }
             let (logits, grads) = oracle.vjp_many(x.view(), seeds.view())?;
             if argmax(logits.iter().copied()) == target {
                 break;
@@ -129,6 +160,23 @@ impl Attack for Jsma {
     }
 }
 
+/// The seeds whose vector-Jacobian products with the logits `z` are the gradients of the
+/// probabilities weighted by each row of `weights`: `sum_i w_i p_i (e_i - p)`.
+fn probability_seeds(weights: &Array2<f32>, z: impl Iterator<Item = f32> + Clone) -> Array2<f32> {
+    let top = z.clone().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f64> = z.map(|v| f64::from(v - top).exp()).collect();
+    let total: f64 = e.iter().sum();
+    let p: Vec<f64> = e.iter().map(|v| v / total).collect();
+    let mut seeds = Array2::<f32>::zeros(weights.dim());
+    for (mut out, w) in seeds.rows_mut().into_iter().zip(weights.rows()) {
+        let wp: f64 = w.iter().zip(&p).map(|(&w, &p)| f64::from(w) * p).sum();
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = (f64::from(w[j]) * p[j] - wp * p[j]) as f32;
+        }
+    }
+    seeds
+}
+
 /// The searchable pair `p < q` maximising `(alpha_p + alpha_q) * -(beta_p + beta_q)` among
 /// pairs with a positive alpha sum and a negative beta sum (the first one on ties).
 fn best_pair(alpha: &[f64], beta: &[f64], searchable: &[bool]) -> Option<(usize, usize)> {
@@ -147,4 +195,41 @@ fn best_pair(alpha: &[f64], beta: &[f64], searchable: &[bool]) -> Option<(usize,
         }
     }
     best.map(|(_, p, q)| (p, q))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The softmax of `z`.
+    fn softmax(z: &[f64]) -> Vec<f64> {
+        let e: Vec<f64> = z.iter().map(|v| v.exp()).collect();
+        let total: f64 = e.iter().sum();
+        e.iter().map(|v| v / total).collect()
+    }
+
+    #[test]
+    fn the_probability_seeds_are_the_softmax_jacobian_against_finite_differences() {
+        let z = [0.3f32, -1.2, 2.0, 0.7];
+        let target = 2;
+        let mut weights = Array2::<f32>::ones((2, 4));
+        weights.row_mut(0).fill(0.0);
+        weights[[0, target]] = 1.0;
+        weights[[1, target]] = 0.0;
+        let seeds = probability_seeds(&weights, z.iter().copied());
+        let h = 1e-6;
+        for j in 0..4 {
+            let moved = |delta: f64| -> Vec<f64> {
+                let mut zz: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
+                zz[j] += delta;
+                softmax(&zz)
+            };
+            let (up, down) = (moved(h), moved(-h));
+            let d: Vec<f64> = (0..4).map(|i| (up[i] - down[i]) / (2.0 * h)).collect();
+            let alpha = d[target];
+            let beta: f64 = (0..4).filter(|&i| i != target).map(|i| d[i]).sum();
+            assert!((f64::from(seeds[[0, j]]) - alpha).abs() < 1e-6, "alpha {j}");
+            assert!((f64::from(seeds[[1, j]]) - beta).abs() < 1e-6, "beta {j}");
+        }
+    }
 }

@@ -156,3 +156,12 @@ pub fn by_name(name: &str) -> Result<&'static AttackInfo> {
             hint: Some(format!("the attacks are {}", NAMES.join(", "))),
         })
 }
+
+/// The attack whose runs are reported as `reported`: its registry name, or a name an
+/// attack reports to say which variant ran (`jsma-probabilities`, `jsma-logits`).
+pub fn by_reported_name(reported: &str) -> Result<&'static AttackInfo> {
+    match reported {
+        "jsma-probabilities" | "jsma-logits" => by_name("jsma"),
+        _ => by_name(reported),
+    }
+}

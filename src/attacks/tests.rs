@@ -150,7 +150,7 @@ fn every_attack_stays_in_budget_and_range_and_reports_only_verified_successes() 
         report
             .summaries
             .iter()
-            .filter(|s| s.attack == attack)
+            .filter(|s| by_reported_name(s.attack).is_ok_and(|i| i.name == attack))
             .map(|s| s.successes)
             .sum::<usize>()
     };
@@ -203,6 +203,52 @@ fn jsma_changes_at_most_its_fraction_of_the_values() {
         );
         assert!(r.relative.l0 <= 0.145);
     }
+}
+
+#[test]
+fn jsma_reads_probabilities_by_default_and_its_name_says_which_scores() {
+    let model = dense_model(5);
+    let x = images(4, -0.5, 0.3, 6);
+    for (scores, name, output) in [
+        (None, "jsma-probabilities", Output::Probabilities),
+        (Some("logits"), "jsma-logits", Output::Logits),
+    ] {
+        let overrides: Vec<(String, String)> = scores
+            .map(|s| ("scores".to_string(), s.to_string()))
+            .into_iter()
+            .collect();
+        let (attack, params) = by_name("jsma")
+            .and_then(|a| a.build(&overrides))
+            .expect("jsma builds");
+        assert_eq!(attack.name(), name);
+        assert_eq!(attack.signal(), Signal::Gradient(output));
+        let planned = [PlannedAttack { attack, params }];
+        let report = audit_of(&model, &x, &planned, &settings(&[0.3], &[1.0])).expect("audit");
+        assert!(report.samples.iter().all(|r| r.attack == name));
+        assert!(
+            report.summaries[0].successes > 0,
+            "{name} reaches no target on a network with live gradients"
+        );
+    }
+}
+
+#[test]
+fn hopskipjump_keeps_drawing_random_starts_until_one_is_adversarial() {
+    // One uniform image per batch: a run must not give up after the first draw.
+    let model = dense_model(3);
+    let x = images(8, -0.5, 0.5, 4);
+    let overrides: Vec<(String, String)> = [("steps", "2"), ("init_trials", "1")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (attack, params) = by_name("hopskipjump")
+        .and_then(|a| a.build(&overrides))
+        .expect("hopskipjump builds");
+    let planned = [PlannedAttack { attack, params }];
+    let report = audit_of(&model, &x, &planned, &settings(&[], &[])).expect("audit");
+    let s = &report.summaries[0];
+    assert_eq!(s.runs, 8);
+    assert_eq!(s.successes, s.runs, "every run finds an adversarial start");
 }
 
 #[test]
@@ -298,7 +344,8 @@ fn projections_hold_exactly_in_f64_for_awkward_radii() {
 fn parameters_resolve_defaults_and_refuse_unknown_names_and_bad_values() {
     for info in registry() {
         let (attack, params) = info.build(&[]).expect("defaults parse");
-        assert_eq!(attack.name(), info.name);
+        let reported = by_reported_name(attack.name()).expect("a reported name");
+        assert_eq!(reported.name, info.name);
         assert_eq!(
             params
                 .describe()

@@ -1,18 +1,23 @@
 //! Gradient-masking diagnosis: the signs Athalye, Carlini and Wagner (2018) list of a
 //! defence that only hides its gradients, checked per model on what the audit found.
 //!
-//! Every comparison is made at one budget `(norm, eps)` of the audit and counts images: an
-//! image is *evaded within the budget* by a group of attacks when one of their verified
-//! successes on it lies within `eps` in that norm, whatever budget the run had (so a
+//! Every comparison is made at one budget `(norm, eps)` of the audit, among the attacks of
+//! that norm only (an L-inf attack's examples are not judged by their L2 size), and counts
+//! images: an image is *evaded within the budget* by a group of attacks when one of their
+//! verified successes on it lies within `eps`, whatever budget the run had (so a
 //! minimal-perturbation attack such as DeepFool counts wherever its example is small
 //! enough). Group A *beats* group B when the images evaded by A alone outnumber those
-//! evaded by B alone by at least `max(2, ceil(10%))` of the correctly classified images.
+//! evaded by B alone by at least `max(2, ceil(10%))` of the correctly classified images. A
+//! comparison in which group A evades nothing shows nothing and is not applicable.
 //!
 //! The checks:
 //! - `gradient-free-beats-gradient`: attacks that use no gradients (scores or decisions)
 //!   beat every gradient attack together;
 //! - `logits-beat-probabilities`: attacks on the logits beat attacks on the softmax
 //!   probabilities (the defensive-distillation signature: the softmax saturates);
+//! - `single-step-beats-iterative`: FGSM's single step beats the iterative gradient attacks
+//!   (Athalye et al.: an iterative attack includes the single step, so it can only lose
+//!   when its gradients mislead it);
 //! - `success-flat-in-eps`: an attack's success falls as its budget grows, or stays flat
 //!   while other attacks evade many more images at its largest budget;
 //! - `unbounded-below-100`: an attack bounded only by the value range (minimal-perturbation
@@ -20,9 +25,12 @@
 //! - `vanishing-gradients`: the softmax's input gradients vanish (`sensitivity_softmax`
 //!   below 1e-6 probability per input unit) while clean accuracy stays at least 50%.
 //!
-//! The verdict per model: `masked` when a check is flagged; `clear` when none is and a
-//! gradient-free attack was compared with the gradient attacks at some budget; otherwise
-//! `inconclusive` (run a gradient-free attack beside the gradient attacks).
+//! The verdict per model: `masked` when a check is flagged; `clear` when none is and, in
+//! every norm of a radius budget (L2, L-inf; no gradient-free attack has an L0 budget), a
+//! gradient-free attack evaded something at some budget and did no better than the
+//! gradient attacks;
+//! otherwise `inconclusive` (run a gradient-free attack beside the gradient attacks, in
+//! the same norm, at a budget where it can succeed).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -41,6 +49,8 @@ pub enum Check {
     GradientFreeBeatsGradient,
     /// Attacks on logits beat attacks on probabilities at a budget.
     LogitsBeatProbabilities,
+    /// The single-step attack beats the iterative gradient attacks at a budget.
+    SingleStepBeatsIterative,
     /// An attack's success does not rise with its budget.
     SuccessFlatInEps,
     /// An attack bounded only by the value range misses images.
@@ -51,9 +61,10 @@ pub enum Check {
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 5] = [
+    pub const ALL: [Check; 6] = [
         Check::GradientFreeBeatsGradient,
         Check::LogitsBeatProbabilities,
+        Check::SingleStepBeatsIterative,
         Check::SuccessFlatInEps,
         Check::UnboundedBelow100,
         Check::VanishingGradients,
@@ -64,6 +75,7 @@ impl Check {
         match self {
             Check::GradientFreeBeatsGradient => "gradient-free-beats-gradient",
             Check::LogitsBeatProbabilities => "logits-beat-probabilities",
+            Check::SingleStepBeatsIterative => "single-step-beats-iterative",
             Check::SuccessFlatInEps => "success-flat-in-eps",
             Check::UnboundedBelow100 => "unbounded-below-100",
             Check::VanishingGradients => "vanishing-gradients",
@@ -104,7 +116,8 @@ impl Outcome {
 pub enum Verdict {
     /// At least one check is flagged: failing gradient attacks do not show robustness.
     Masked,
-    /// No check is flagged and gradient-free attacks were compared with gradient attacks.
+    /// No check is flagged and, in every norm where they were compared, gradient-free
+    /// attacks that evaded something did no better than the gradient attacks.
     Clear,
     /// No check is flagged, but no gradient-free comparison was possible.
     #[default]
@@ -175,15 +188,22 @@ pub fn conclude(report: &mut AuditReport) {
 
 /// The verdict of one model's findings.
 pub fn verdict<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Verdict {
-    let mut compared = false;
+    // Per norm with a gradient-free comparison: whether one of its budgets passed.
+    let mut compared: BTreeMap<&'static str, bool> = BTreeMap::new();
     for f in findings {
         match (f.outcome, f.check) {
             (Outcome::Flagged, _) => return Verdict::Masked,
-            (Outcome::Passed, Check::GradientFreeBeatsGradient) => compared = true,
+            (outcome, Check::GradientFreeBeatsGradient) => {
+                // No gradient-free attack has an L0 budget: those budgets cannot be
+                // confirmed and do not hold the verdict back.
+                if let Some(norm) = f.norm.filter(|&n| n != Norm::L0) {
+                    *compared.entry(norm.name()).or_default() |= outcome == Outcome::Passed;
+                }
+            }
             _ => {}
         }
     }
-    if compared {
+    if !compared.is_empty() && compared.values().all(|&passed| passed) {
         Verdict::Clear
     } else {
         Verdict::Inconclusive
@@ -211,15 +231,22 @@ fn diagnose(summaries: &[&SummaryRecord], records: &[&SampleRecord]) -> Vec<Find
             Check::GradientFreeBeatsGradient,
             "gradient-free",
             "gradient",
-            (|s: Signal| !s.uses_gradients()) as fn(Signal) -> bool,
-            (|s: Signal| s.uses_gradients()) as fn(Signal) -> bool,
+            (|_: &str, s: Signal| !s.uses_gradients()) as Group,
+            (|_: &str, s: Signal| s.uses_gradients()) as Group,
         ),
         (
             Check::LogitsBeatProbabilities,
             "logit",
             "probability",
-            |s| output_of(s) == Some(Output::Logits),
-            |s| output_of(s) == Some(Output::Probabilities),
+            |_, s| output_of(s) == Some(Output::Logits),
+            |_, s| output_of(s) == Some(Output::Probabilities),
+        ),
+        (
+            Check::SingleStepBeatsIterative,
+            "single-step",
+            "iterative gradient",
+            |name, _| SINGLE_STEP.contains(&name),
+            |name, s| s.uses_gradients() && !SINGLE_STEP.contains(&name),
         ),
     ];
     for (check, winner, loser, is_winner, is_loser) in comparisons {
@@ -310,6 +337,12 @@ fn diagnose(summaries: &[&SummaryRecord], records: &[&SampleRecord]) -> Vec<Find
     out
 }
 
+/// Which attacks (by name and signal) a side of a comparison holds.
+type Group = fn(&str, Signal) -> bool;
+
+/// The attacks that take a single gradient step.
+const SINGLE_STEP: [&str; 1] = ["fgsm"];
+
 /// The output an attack reads, for attacks that read scores or gradients.
 fn output_of(signal: Signal) -> Option<Output> {
     match signal {
@@ -334,14 +367,18 @@ fn margin(correct: usize) -> usize {
     correct.div_ceil(10).max(2)
 }
 
+/// One attack's signal, norm and smallest successful distortion per evaded sample.
+type Attacked = (Signal, Norm, BTreeMap<usize, Distortion>);
+
 /// One model's successes, indexed for the checks.
 struct Evidence<'a> {
     /// Correctly classified images.
     correct: usize,
     /// The radius budgets of the audit, in order.
     budgets: Vec<(Norm, f64)>,
-    /// Per attack: its signal and the smallest successful distortion per evaded sample.
-    attacks: BTreeMap<&'static str, (Signal, BTreeMap<usize, Distortion>)>,
+    /// Per attack: its signal, its norm and the smallest successful distortion per evaded
+    /// sample.
+    attacks: BTreeMap<&'static str, Attacked>,
     /// Every summary, for the per-attack checks.
     summaries: &'a [&'a SummaryRecord],
 }
@@ -349,8 +386,7 @@ struct Evidence<'a> {
 impl<'a> Evidence<'a> {
     fn new(summaries: &'a [&'a SummaryRecord], records: &[&SampleRecord]) -> Self {
         let mut budgets: Vec<(Norm, f64)> = Vec::new();
-        let mut attacks: BTreeMap<&'static str, (Signal, BTreeMap<usize, Distortion>)> =
-            BTreeMap::new();
+        let mut attacks: BTreeMap<&'static str, Attacked> = BTreeMap::new();
         for s in summaries {
             if let Some(b) = s.budget {
                 if !budgets.contains(&(s.norm, b)) {
@@ -359,11 +395,11 @@ impl<'a> Evidence<'a> {
             }
             attacks
                 .entry(s.attack)
-                .or_insert((s.signal, BTreeMap::new()));
+                .or_insert((s.signal, s.norm, BTreeMap::new()));
         }
         budgets.sort_by(|a, b| a.0.name().cmp(b.0.name()).then(a.1.total_cmp(&b.1)));
         for r in records.iter().filter(|r| r.success) {
-            if let Some((_, best)) = attacks.get_mut(r.attack) {
+            if let Some((_, _, best)) = attacks.get_mut(r.attack) {
                 let d = best.entry(r.sample).or_insert(r.distortion);
                 d.l0 = d.l0.min(r.distortion.l0);
                 d.l2 = d.l2.min(r.distortion.l2);
@@ -378,17 +414,17 @@ impl<'a> Evidence<'a> {
         }
     }
 
-    /// Samples evaded within `budget` by the attacks whose signal passes `keep`, and those
-    /// attacks' names.
+    /// Samples evaded within `budget` by the attacks of its norm whose name and signal pass
+    /// `keep`, and those attacks' names.
     fn evaded(
         &self,
         (norm, eps): (Norm, f64),
-        keep: impl Fn(Signal) -> bool,
+        keep: impl Fn(&str, Signal) -> bool,
     ) -> (BTreeSet<usize>, Vec<&'static str>) {
         let mut samples = BTreeSet::new();
         let mut names = Vec::new();
-        for (&name, (signal, best)) in &self.attacks {
-            if !keep(*signal) {
+        for (&name, (signal, own, best)) in &self.attacks {
+            if *own != norm || !keep(name, *signal) {
                 continue;
             }
             names.push(name);
@@ -405,8 +441,8 @@ impl<'a> Evidence<'a> {
     fn compare(
         &self,
         budget: (Norm, f64),
-        (winner, is_winner): (&str, fn(Signal) -> bool),
-        (loser, is_loser): (&str, fn(Signal) -> bool),
+        (winner, is_winner): (&str, Group),
+        (loser, is_loser): (&str, Group),
     ) -> (Outcome, String) {
         let (won, winners) = self.evaded(budget, is_winner);
         let (lost, losers) = self.evaded(budget, is_loser);
@@ -415,7 +451,19 @@ impl<'a> Evidence<'a> {
             let missing = if winners.is_empty() { winner } else { loser };
             return (
                 Outcome::NotApplicable,
-                format!("no {missing} attack ran, so none can be compared {at}"),
+                format!("no {missing} attack of this norm ran, so none can be compared {at}"),
+            );
+        }
+        if won.is_empty() {
+            return (
+                Outcome::NotApplicable,
+                format!(
+                    "{at}, the {winner} attacks ({}) evade none of {} correctly classified images, so they show nothing beside the {loser} attacks ({}, {} evaded)",
+                    winners.join(", "),
+                    self.correct,
+                    losers.join(", "),
+                    lost.len()
+                ),
             );
         }
         let only_winners = won.difference(&lost).count();
@@ -473,7 +521,7 @@ impl<'a> Evidence<'a> {
                 ),
             ));
         }
-        let (all, _) = self.evaded((s.norm, largest), |_| true);
+        let (all, _) = self.evaded((s.norm, largest), |_, _| true);
         let smallest = own[0].1;
         if evaded < smallest + m && all.len() >= evaded + m.max(self.correct.div_ceil(4)) {
             return Some((

@@ -95,6 +95,11 @@ pub struct SummaryRecord {
     pub mean_minimal: Option<Distortion>,
     /// Median of the same.
     pub median_minimal: Option<Distortion>,
+    /// Mean over successful runs, each (image, target) pair on its own, of their distortion,
+    /// per norm: the papers' per-pair figure (C&W's average case, Papernot et al.'s).
+    pub mean_pairs: Option<Distortion>,
+    /// Median of the same.
+    pub median_pairs: Option<Distortion>,
     /// Mean of the smallest successful relative distortion, per norm.
     pub mean_minimal_relative: Option<Distortion>,
     /// Median of the same.
@@ -136,14 +141,24 @@ impl SummaryRecord {
             by_sample.entry(r.sample).or_default().push(r);
         }
         let runs = records.iter().filter(|r| r.attacked).count();
-        let successes = records.iter().filter(|r| r.success).count();
+        let pairs: Vec<Distortion> = records
+            .iter()
+            .filter(|r| r.success)
+            .map(|r| r.distortion)
+            .collect();
+        let successes = pairs.len();
         let mut minimal = Vec::new();
         let mut minimal_relative = Vec::new();
         let mut robust = 0;
         for rows in by_sample.values() {
             let wins: Vec<&&SampleRecord> = rows.iter().filter(|r| r.success).collect();
+            // Robust means correct on every returned image: a targeted run that missed its
+            // target may still have returned an image of a third class.
+            robust += usize::from(
+                rows.iter()
+                    .all(|r| r.attacked && r.adversarial_prediction == r.label),
+            );
             if wins.is_empty() {
-                robust += usize::from(rows.iter().all(|r| r.attacked));
                 continue;
             }
             let smallest = |f: &dyn Fn(&SampleRecord) -> f64| {
@@ -175,6 +190,8 @@ impl SummaryRecord {
             evaded: minimal.len(),
             mean_minimal: per_norm(&minimal, mean),
             median_minimal: per_norm(&minimal, median),
+            mean_pairs: per_norm(&pairs, mean),
+            median_pairs: per_norm(&pairs, median),
             mean_minimal_relative: per_norm(&minimal_relative, mean),
             median_minimal_relative: per_norm(&minimal_relative, median),
             sensitivity,

@@ -83,6 +83,8 @@ impl Fixture {
             evaded: evaded.len(),
             mean_minimal: None,
             median_minimal: None,
+            mean_pairs: None,
+            median_pairs: None,
             mean_minimal_relative: None,
             median_minimal_relative: None,
             sensitivity: LIVE,
@@ -90,6 +92,20 @@ impl Fixture {
             wall_seconds: 0.0,
             masking_verdict: Verdict::default(),
         });
+        self
+    }
+
+    /// Multiplies the L2 size of `attack`'s examples by `factor` (an L-inf example spread
+    /// over many values is much larger in L2).
+    fn l2_times(mut self, attack: &str, factor: f64) -> Self {
+        for r in self
+            .report
+            .samples
+            .iter_mut()
+            .filter(|r| r.attack == attack)
+        {
+            r.distortion.l2 *= factor;
+        }
         self
     }
 
@@ -193,17 +209,21 @@ fn without_a_gradient_free_attack_the_verdict_is_inconclusive() {
 
 #[test]
 fn minimal_perturbation_examples_count_at_every_budget_they_fit_in() {
-    // DeepFool's examples have linf 0.15: they count within 0.2, not within 0.1.
+    // C&W L-inf's examples have linf 0.15: they count within 0.2, not within 0.1.
     let (findings, verdict) = Fixture::new(20)
         .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(1, 0.1))
         .attack("pgd", PGD, Norm::Linf, Some(0.2), &first(1, 0.2))
-        .attack("deepfool", LOGITS, Norm::L2, None, &first(20, 0.15))
+        .attack("cw-linf", LOGITS, Norm::Linf, None, &first(20, 0.15))
         .diagnose(Check::LogitsBeatProbabilities);
     let by_budget: Vec<(Option<f64>, Outcome)> =
         findings.iter().map(|f| (f.budget, f.outcome)).collect();
     assert_eq!(
         by_budget,
-        [(Some(0.1), Outcome::Passed), (Some(0.2), Outcome::Flagged)]
+        // Within 0.1 the logit attack evades nothing, so that comparison shows nothing.
+        [
+            (Some(0.1), Outcome::NotApplicable),
+            (Some(0.2), Outcome::Flagged)
+        ]
     );
     assert_eq!(verdict, Verdict::Masked);
 }
@@ -296,4 +316,159 @@ fn every_check_appears_for_every_model() {
             "{check} missing"
         );
     }
+}
+
+#[test]
+fn a_targeted_run_returning_a_third_class_is_not_robust() {
+    let (attack, params) = crate::attacks::by_name("jsma")
+        .and_then(|a| a.build(&[]))
+        .expect("jsma builds");
+    // Image 0 stays correct under both targets; image 1's run at target 2 misses its
+    // target but returns an image of class 3.
+    let run = |sample: usize, target: usize, prediction: usize| SampleRecord {
+        model: "m.onnx".into(),
+        attack: "jsma-probabilities",
+        norm: Norm::L0,
+        budget: Some(10.0),
+        sample,
+        label: 0,
+        clean_prediction: 0,
+        target: Some(target),
+        attacked: true,
+        adversarial_prediction: prediction,
+        success: prediction == target,
+        distortion: Distortion::default(),
+        relative: Distortion::default(),
+        queries: Queries::default(),
+        seconds: 0.0,
+    };
+    let records = [run(0, 1, 0), run(0, 2, 0), run(1, 1, 0), run(1, 2, 3)];
+    let summary = SummaryRecord::of(
+        &ModelInfo::default(),
+        attack.as_ref(),
+        &params,
+        Some(10.0),
+        &records,
+        &[0, 0],
+        &[0, 0],
+        LIVE,
+        0.0,
+    );
+    assert_eq!((summary.successes, summary.evaded), (0, 0));
+    assert_eq!(summary.robust, 1);
+    assert_eq!(summary.adversarial_accuracy(), 0.5);
+}
+
+#[test]
+fn linf_examples_are_not_judged_at_an_l2_budget() {
+    // PGD's L-inf examples are large in L2; square-l2 is the only attack of its norm.
+    let (findings, verdict) = Fixture::new(20)
+        .attack("pgd", PGD, Norm::Linf, Some(0.3), &first(18, 0.3))
+        .attack("square-l2", SCORES, Norm::L2, Some(2.0), &first(15, 1.5))
+        .l2_times("pgd", 10.0)
+        .diagnose(Check::GradientFreeBeatsGradient);
+    assert_eq!(
+        outcomes(&findings),
+        [Outcome::NotApplicable, Outcome::NotApplicable]
+    );
+    assert_eq!(verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn a_gradient_free_attack_of_another_norm_does_not_clear_a_model() {
+    let (_, verdict) = Fixture::new(20)
+        .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(12, 0.1))
+        .attack("square-l2", SCORES, Norm::L2, Some(1.0), &first(12, 0.05))
+        .diagnose(Check::GradientFreeBeatsGradient);
+    assert_eq!(verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn gradient_free_attacks_that_evade_nothing_do_not_clear_a_model() {
+    let (findings, verdict) = Fixture::new(20)
+        .attack("pgd", PGD, Norm::Linf, Some(0.1), &[])
+        .attack("square", SCORES, Norm::Linf, Some(0.1), &[])
+        .diagnose(Check::GradientFreeBeatsGradient);
+    assert_eq!(outcomes(&findings), [Outcome::NotApplicable]);
+    assert!(
+        findings[0].detail.contains("evade none of 20"),
+        "{}",
+        findings[0].detail
+    );
+    assert_eq!(verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn every_radius_norm_needs_its_own_gradient_free_comparison_to_clear() {
+    let both = |square_l2: &[(usize, f64)]| {
+        Fixture::new(20)
+            .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(12, 0.1))
+            .attack("square", SCORES, Norm::Linf, Some(0.1), &first(12, 0.1))
+            .attack("pgd-l2", PGD, Norm::L2, Some(1.0), &first(12, 1.0))
+            .attack("square-l2", SCORES, Norm::L2, Some(1.0), square_l2)
+            .diagnose(Check::GradientFreeBeatsGradient)
+            .1
+    };
+    assert_eq!(both(&first(11, 1.0)), Verdict::Clear);
+    assert_eq!(both(&[]), Verdict::Inconclusive);
+}
+
+#[test]
+fn a_single_step_beating_the_iterative_attacks_is_flagged() {
+    for (pgd, expected) in [(2, Outcome::Flagged), (9, Outcome::Passed)] {
+        let (findings, _) = Fixture::new(20)
+            .attack("fgsm", PGD, Norm::Linf, Some(0.1), &first(10, 0.1))
+            .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(pgd, 0.1))
+            .diagnose(Check::SingleStepBeatsIterative);
+        assert_eq!(outcomes(&findings), [expected], "pgd evades {pgd}");
+    }
+}
+
+#[test]
+fn per_pair_statistics_count_every_successful_target_on_its_own() {
+    let (attack, params) = crate::attacks::by_name("cw-l2")
+        .and_then(|a| a.build(&[]))
+        .expect("cw-l2 builds");
+    let run = |sample: usize, target: usize, l2: Option<f64>| SampleRecord {
+        model: "m.onnx".into(),
+        attack: "cw-l2",
+        norm: Norm::L2,
+        budget: None,
+        sample,
+        label: 0,
+        clean_prediction: 0,
+        target: Some(target),
+        attacked: true,
+        adversarial_prediction: if l2.is_some() { target } else { 0 },
+        success: l2.is_some(),
+        distortion: Distortion {
+            l0: 1.0,
+            l2: l2.unwrap_or(0.0),
+            linf: l2.unwrap_or(0.0),
+        },
+        relative: Distortion::default(),
+        queries: Queries::default(),
+        seconds: 0.0,
+    };
+    // Image 0 reaches targets 1 and 2 at l2 1 and 2; image 1 reaches target 1 at l2 6.
+    let records = [
+        run(0, 1, Some(1.0)),
+        run(0, 2, Some(2.0)),
+        run(1, 1, Some(6.0)),
+        run(1, 2, None),
+    ];
+    let summary = SummaryRecord::of(
+        &ModelInfo::default(),
+        attack.as_ref(),
+        &params,
+        None,
+        &records,
+        &[0, 0],
+        &[0, 0],
+        LIVE,
+        0.0,
+    );
+    assert_eq!(summary.mean_minimal.map(|d| d.l2), Some(3.5));
+    assert_eq!(summary.mean_pairs.map(|d| d.l2), Some(3.0));
+    assert_eq!(summary.median_pairs.map(|d| d.l2), Some(2.0));
 }

@@ -398,6 +398,7 @@ mod tests {
             temperature: temperature.into(),
             gradients: "exact".into(),
             attack: "cw-l2".into(),
+            params: String::new(),
             norm: "l2".into(),
             budget: None,
             samples: 10,
@@ -405,6 +406,7 @@ mod tests {
             adversarial_accuracy: 0.5,
             success_rate: Some(0.5),
             mean_min_l2: Some(0.4),
+            mean_l2_pairs: None,
             mean_min_linf: None,
             mean_min_l0: None,
             sensitivity_logit_sum: 1.0,
@@ -434,6 +436,46 @@ mod tests {
             manifest,
             logs: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_shortened_cw_search_is_headlined_as_an_upper_bound() {
+        for (params, bound) in [
+            ("steps=100 binary_steps=5 learning_rate=0.05", true),
+            ("steps=1000 binary_steps=9 learning_rate=0.01", false),
+        ] {
+            let mut r = row("base", "sha-base", "undistilled", "", "");
+            r.params = params.into();
+            let folder = folder(vec![r], None);
+            let models = audited_models(&folder);
+            let lineup = lineup(&models, None);
+            let table = crate::report::headline::headline_table(&models, &lineup);
+            assert_eq!(
+                table
+                    .header
+                    .iter()
+                    .any(|h| h == "C&W L2: mean min L2 (upper bound)"),
+                bound,
+                "{params}: {:?}",
+                table.header
+            );
+        }
+    }
+
+    #[test]
+    fn the_headline_shows_the_per_pair_mean_where_the_summary_has_it() {
+        let mut r = row("base", "sha-base", "undistilled", "", "");
+        r.mean_l2_pairs = Some(0.7);
+        let folder = folder(vec![r], None);
+        let models = audited_models(&folder);
+        let lineup = lineup(&models, None);
+        let table = crate::report::headline::headline_table(&models, &lineup);
+        let column = table
+            .header
+            .iter()
+            .position(|h| h == "C&W L2: mean L2 per successful pair")
+            .expect("per-pair header");
+        assert_eq!(table.rows[0].1[column].text, "0.700");
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct SummaryRow {
     pub gradients: String,
     /// The attack's name.
     pub attack: String,
+    /// The attack's parameters, `name=value` separated by spaces.
+    #[serde(default)]
+    pub params: String,
     /// The budget's norm: `linf`, `l2` or `l0`.
     pub norm: String,
     /// The budget; `None` for minimal-perturbation attacks.
@@ -45,6 +48,9 @@ pub struct SummaryRow {
     pub success_rate: Option<f64>,
     /// Mean smallest successful l2 over evaded images, input scale.
     pub mean_min_l2: Option<f64>,
+    /// Mean l2 over successful (image, target) pairs, input scale (schema 3 on).
+    #[serde(default)]
+    pub mean_l2_pairs: Option<f64>,
     /// Mean smallest successful linf over evaded images, input scale.
     pub mean_min_linf: Option<f64>,
     /// Mean smallest successful l0 over evaded images, values.

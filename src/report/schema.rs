@@ -14,7 +14,7 @@ use crate::metrics::Distortion;
 
 /// The version of the report format; it changes whenever a column is added, removed,
 /// renamed or changes meaning. Every row carries it in its first column.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One column of a report file.
 pub struct Column<R> {
@@ -119,6 +119,12 @@ pub const SUMMARY_COLUMNS: &[Column<SummaryRecord>] = &[
     Column { name: "median_min_l2", unit: "input scale", meaning: "median of the same", value: |r| stat(r.median_minimal, Norm::L2) },
     Column { name: "mean_min_linf", unit: "input scale", meaning: "mean over evaded images of the smallest successful linf", value: |r| stat(r.mean_minimal, Norm::Linf) },
     Column { name: "median_min_linf", unit: "input scale", meaning: "median of the same", value: |r| stat(r.median_minimal, Norm::Linf) },
+    Column { name: "mean_l0_pairs", unit: "values", meaning: "mean l0 over successful runs, each (image, target) pair counted (the papers' per-pair average; equals mean_min_l0 for untargeted attacks)", value: |r| stat(r.mean_pairs, Norm::L0) },
+    Column { name: "median_l0_pairs", unit: "values", meaning: "median of the same", value: |r| stat(r.median_pairs, Norm::L0) },
+    Column { name: "mean_l2_pairs", unit: "input scale", meaning: "mean l2 over successful runs, each (image, target) pair counted (c&w's average case)", value: |r| stat(r.mean_pairs, Norm::L2) },
+    Column { name: "median_l2_pairs", unit: "input scale", meaning: "median of the same", value: |r| stat(r.median_pairs, Norm::L2) },
+    Column { name: "mean_linf_pairs", unit: "input scale", meaning: "mean linf over successful runs, each (image, target) pair counted", value: |r| stat(r.mean_pairs, Norm::Linf) },
+    Column { name: "median_linf_pairs", unit: "input scale", meaning: "median of the same", value: |r| stat(r.median_pairs, Norm::Linf) },
     Column { name: "mean_min_l0_relative", unit: "fraction", meaning: "mean of the smallest successful l0_relative", value: |r| stat(r.mean_minimal_relative, Norm::L0) },
     Column { name: "median_min_l0_relative", unit: "fraction", meaning: "median of the same", value: |r| stat(r.median_minimal_relative, Norm::L0) },
     Column { name: "mean_min_l2_relative", unit: "fraction", meaning: "mean of the smallest successful l2_relative (papernot's normalised rho_adv for l2 attacks)", value: |r| stat(r.mean_minimal_relative, Norm::L2) },
@@ -129,7 +135,7 @@ pub const SUMMARY_COLUMNS: &[Column<SummaryRecord>] = &[
     Column { name: "sensitivity_softmax", unit: "probability per input unit", meaning: "mean over images, classes and input values of |d softmax_i/dx| at temperature 1 (papernot's adversarial gradient amplitude)", value: |r| number(r.sensitivity.softmax_amplitude) },
     Column { name: "forward_queries", unit: "images", meaning: "forward queries of all runs", value: |r| r.queries.forward.to_string() },
     Column { name: "gradient_queries", unit: "images", meaning: "gradient queries of all runs", value: |r| r.queries.gradient.to_string() },
-    Column { name: "masking_verdict", unit: "-", meaning: "the model's gradient-masking verdict, the same on each of its rows: masked (a check of diagnosis.csv is flagged: failing gradient attacks do not show robustness), clear (none is, and gradient-free attacks were compared with gradient attacks) or inconclusive (none is, but no gradient-free attack ran beside a gradient attack)", value: |r| r.masking_verdict.to_string() },
+    Column { name: "masking_verdict", unit: "-", meaning: "the model's gradient-masking verdict, the same on each of its rows: masked (a check of diagnosis.csv is flagged: failing gradient attacks do not show robustness), clear (none is, and in every l2/linf norm with a budget a gradient-free attack of that norm evaded images without beating the gradient attacks) or inconclusive (none is, but some norm lacks that comparison)", value: |r| r.masking_verdict.to_string() },
 ];
 
 /// The columns of `diagnosis.csv`: one row per (model, check, budget).
@@ -137,7 +143,7 @@ pub const DIAGNOSIS_COLUMNS: &[Column<Finding>] = &[
     Column { name: "schema_version", unit: "-", meaning: VERSION_MEANING, value: version },
     Column { name: "model", unit: "-", meaning: "model file as given on the command line", value: |r| r.model.clone() },
     Column { name: "sha256", unit: "hex", meaning: "sha-256 of the model file", value: |r| r.sha256.clone() },
-    Column { name: "check", unit: "-", meaning: "gradient-free-beats-gradient (attacks without gradients evade images the gradient attacks miss), logits-beat-probabilities (attacks on logits evade images that attacks on softmax probabilities miss), success-flat-in-eps (an attack's success falls, or stays flat while others do better, as its budget grows), unbounded-below-100 (an attack bounded only by the value range misses max(2, 10%) of the images), vanishing-gradients (mean softmax input gradient below 1e-6 at clean accuracy of 50% or more)", value: |r| r.check.to_string() },
+    Column { name: "check", unit: "-", meaning: "gradient-free-beats-gradient (attacks without gradients evade images the gradient attacks of the same norm miss), logits-beat-probabilities (attacks on logits evade images that attacks on softmax probabilities miss), single-step-beats-iterative (fgsm evades images the iterative gradient attacks miss), success-flat-in-eps (an attack's success falls, or stays flat while others do better, as its budget grows), unbounded-below-100 (an attack bounded only by the value range misses max(2, 10%) of the images), vanishing-gradients (mean softmax input gradient below 1e-6 at clean accuracy of 50% or more)", value: |r| r.check.to_string() },
     Column { name: "result", unit: "-", meaning: "flagged (a sign of gradient masking), passed, or not-applicable (the audit lacks the attacks the check compares)", value: |r| r.outcome.name().to_string() },
     Column { name: "norm", unit: "-", meaning: "norm of the budget the check was made at; empty for checks of the whole model", value: |r| optional(r.norm) },
     Column { name: "budget", unit: "norm units", meaning: "the budget; images count as evaded within it when a verified success of theirs lies within it, whatever budget the run had; empty for checks of the whole model and minimal-perturbation attacks", value: |r| optional(r.budget.map(number)) },

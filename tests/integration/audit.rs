@@ -138,11 +138,11 @@ fn audit_writes_the_documented_reports_byte_identical_for_the_same_seed() {
     );
     let attacked_jsma = samples
         .iter()
-        .filter(|r| &r[attack] == "jsma" && &r[attacked] == "true")
+        .filter(|r| &r[attack] == "jsma-probabilities" && &r[attacked] == "true")
         .count();
     assert!(samples
         .iter()
-        .filter(|r| &r[attack] == "jsma" && &r[attacked] == "true")
+        .filter(|r| &r[attack] == "jsma-probabilities" && &r[attacked] == "true")
         .all(|r| !r[target].is_empty()));
     let correct: usize = summaries[0][column(&summary_header, "runs")]
         .parse()

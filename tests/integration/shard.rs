@@ -109,7 +109,7 @@ fn two_shards_merge_into_the_unsharded_reports() {
         "sensitivity.csv",
         "shard.csv",
         "examples/0-digits-small/pgd-linf-0.1.npy",
-        "examples/0-digits-small/jsma-l0-9.npy",
+        "examples/0-digits-small/jsma-probabilities-l0-9.npy",
     ] {
         assert!(
             read(whole.join(file)) == read(merged.join(file)),

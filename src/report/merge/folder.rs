@@ -12,7 +12,7 @@ use super::super::schema::{
 };
 use super::super::write::example_path;
 use super::super::ShardRecord;
-use crate::attacks::{by_name, Attack, BudgetKind, Norm, Params, Queries};
+use crate::attacks::{by_reported_name, Attack, BudgetKind, Norm, Params, Queries};
 use crate::audit::{norm_of, ModelInfo, SampleRecord, SensitivityRecord, Shard};
 use crate::error::{Error, Result};
 use crate::metrics::{Distortion, Sensitivity};
@@ -531,8 +531,8 @@ fn rebuild(name: &str, params: &str) -> Result<(Box<dyn Attack>, Params)> {
             (k.to_string(), v.to_string())
         })
         .collect();
-    let (attack, resolved) = by_name(name)?.build(&overrides)?;
-    if resolved.describe() != params {
+    let (attack, resolved) = by_reported_name(name)?.build(&overrides)?;
+    if resolved.describe() != params || attack.name() != name {
         return Err(Error::Usage {
             message: format!("they resolve to `{}`", resolved.describe()),
             hint: None,

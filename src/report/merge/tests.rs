@@ -234,7 +234,7 @@ fn three_shards_merge_into_the_unsharded_audit_byte_for_byte() {
     let jsma: Vec<_> = report
         .samples
         .iter()
-        .filter(|r| r.attack == "jsma")
+        .filter(|r| r.attack == "jsma-probabilities")
         .collect();
     assert_eq!(jsma.len(), 9 * SAMPLES);
     let successes: usize = report.summaries.iter().map(|s| s.successes).sum();
@@ -459,6 +459,7 @@ fn truncated_edited_and_other_version_files_are_refused_with_file_and_line() {
     );
     let case = dir.path().join("examples");
     let dirs = edited(&case, "shard.csv", |t| t);
-    std::fs::remove_file(case.join("shard-1/examples/0-digits-small/jsma-l0-9.npy")).expect("rm");
-    refused(&dirs, "jsma-l0-9.npy");
+    std::fs::remove_file(case.join("shard-1/examples/0-digits-small/jsma-probabilities-l0-9.npy"))
+        .expect("rm");
+    refused(&dirs, "jsma-probabilities-l0-9.npy");
 }

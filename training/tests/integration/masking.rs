@@ -1,6 +1,6 @@
 //! The gradient-masking diagnosis on networks of the real trainer: defensive distillation at
-//! a high temperature must be flagged, the undistilled network must not, and neither must a
-//! network whose softmax is saturated on purpose escape.
+//! a high temperature must be flagged, the undistilled network must not be with any mix of
+//! attacks, and neither must a network whose softmax is saturated on purpose escape.
 
 use std::sync::OnceLock;
 
@@ -60,6 +60,46 @@ fn networks() -> &'static (TractDifferentiable, TractDifferentiable) {
         .1
 }
 
+/// The defensively distilled student at T = 100 (digits-small, Papernot et al.'s recipe:
+/// teacher and student start from one network pretrained at T = 1, since at T = 100 the
+/// gradients are 100 times smaller), trained once per test binary.
+fn distilled_at_100() -> &'static TractDifferentiable {
+    static NETWORK: OnceLock<(tempfile::TempDir, TractDifferentiable)> = OnceLock::new();
+    &NETWORK
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let arch = arch_path("digits-small");
+            let arch = arch.to_str().expect("utf-8");
+            let config = dir.path().join("chain.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "name = \"masking-100\"\ndataset = \"digits\"\ntemperatures = [100]\nseed = 0\n\
+                     pretrain_epochs = 20\n[training]\nepochs = 20\nbatch = 32\n\
+                     learning_rate = 0.05\nmomentum = 0.9\n[networks]\nteacher = \"{arch}\"\n\
+                     student = \"{arch}\"\n[[chains]]\nname = \"distillation\"\n\
+                     hops = [\"teacher\", \"student\"]\n"
+                ),
+            )
+            .expect("write config");
+            let out = dir.path().join("run");
+            let (code, _, stderr) = train(&[
+                "chain",
+                "--config",
+                config.to_str().expect("utf-8"),
+                "--out",
+                out.to_str().expect("utf-8"),
+                "--threads",
+                "1",
+            ]);
+            assert_eq!(code, 0, "{stderr}");
+            let network = TractDifferentiable::open(&out.join("teacher-student-T100.onnx"))
+                .expect("T = 100 student");
+            (dir, network)
+        })
+        .1
+}
+
 /// A network whose logits are multiplied by `scale`: the same decisions, a softmax saturated
 /// to exactly one-hot in floating point.
 struct Saturated<'m> {
@@ -92,19 +132,48 @@ impl Differentiable for Saturated<'_> {
     }
 }
 
-/// Audits `model` on the first 40 test digits with gradient attacks on probabilities (fgsm,
-/// pgd with cross-entropy), on logits (deepfool) and without gradients (square).
+/// Gradient attacks on probabilities (fgsm, pgd with cross-entropy), on logits (deepfool)
+/// and without gradients (square), at L-inf budgets.
+const LINF_MIX: &[&str] = &["fgsm", "pgd", "deepfool", "square"];
+
+/// Audits `model` on the first 40 test digits with the attacks `LINF_MIX`.
 fn audit(model: &dyn Differentiable) -> AuditReport {
+    audit_with(model, LINF_MIX, &[0.1, 0.2, 0.3], &[])
+}
+
+/// Audits `model` on the first 40 test digits with `attacks` (C&W L2 as the pipeline runs
+/// it: untargeted, 100 steps at lr 0.05, 5 binary steps from c = 0.1) at the budgets
+/// `eps_linf` and `eps_l2`.
+fn audit_with(
+    model: &dyn Differentiable,
+    attacks: &[&str],
+    eps_linf: &[f64],
+    eps_l2: &[f64],
+) -> AuditReport {
     let data = load("digits", Split::Test).expect("digits");
     let n = 40;
     let images = data.images.slice(s![..n, .., .., ..]).to_owned();
     let labels = data.labels.expect("labelled")[..n].to_vec();
-    let planned: Vec<PlannedAttack> = ["fgsm", "pgd", "deepfool", "square"]
+    let planned: Vec<PlannedAttack> = attacks
         .iter()
-        .map(|name| {
+        .map(|&name| {
+            let overrides: Vec<(String, String)> = if name == "cw-l2" {
+                [
+                    ("steps", "100"),
+                    ("binary_steps", "5"),
+                    ("initial_const", "0.1"),
+                    ("learning_rate", "0.05"),
+                    ("targets", "none"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+            } else {
+                Vec::new()
+            };
             let (attack, params) = by_name(name)
                 .expect("registered")
-                .build(&[])
+                .build(&overrides)
                 .expect("defaults");
             PlannedAttack { attack, params }
         })
@@ -119,8 +188,8 @@ fn audit(model: &dyn Differentiable) -> AuditReport {
     }];
     let settings = Settings {
         seed: 0,
-        eps_linf: vec![0.1, 0.2, 0.3],
-        eps_l2: vec![],
+        eps_linf: eps_linf.to_vec(),
+        eps_l2: eps_l2.to_vec(),
         domain: Domain::DATASET,
         keep_examples: false,
     };
@@ -174,6 +243,65 @@ fn the_undistilled_network_is_not_flagged() {
     assert_eq!(verdict(&report), Verdict::Clear, "{}", details(&report));
 }
 
+/// A mix of attacks: its name, the attacks, the L-inf and L2 budgets, the expected verdict.
+type Mix<'a> = (&'a str, &'a [&'a str], &'a [f64], &'a [f64], Verdict);
+
+#[test]
+fn the_undistilled_network_is_never_masked_whatever_the_mix_of_attacks() {
+    let linf = [0.1, 0.2, 0.3];
+    let l2 = [0.5, 1.0, 2.0];
+    let mixes: [Mix; 4] = [
+        (
+            "l-inf only",
+            &["fgsm", "pgd", "square"],
+            &linf,
+            &[],
+            Verdict::Clear,
+        ),
+        (
+            "l2 only",
+            &["pgd-l2", "deepfool", "square-l2"],
+            &[],
+            &l2,
+            Verdict::Clear,
+        ),
+        (
+            "both",
+            &["fgsm", "pgd", "square", "pgd-l2", "deepfool", "square-l2"],
+            &linf,
+            &l2,
+            Verdict::Clear,
+        ),
+        (
+            "minimal only",
+            &["deepfool", "cw-l2"],
+            &[],
+            &[],
+            Verdict::Inconclusive,
+        ),
+    ];
+    for (mix, attacks, eps_linf, eps_l2, expected) in mixes {
+        let report = audit_with(&networks().0, attacks, eps_linf, eps_l2);
+        assert_eq!(verdict(&report), expected, "{mix}:\n{}", details(&report));
+    }
+}
+
+#[test]
+fn defensive_distillation_at_t_100_is_masked_under_pgd_and_square() {
+    let report = audit_with(
+        distilled_at_100(),
+        &["pgd", "square"],
+        &[0.1, 0.2, 0.3],
+        &[],
+    );
+    assert!(
+        report.summaries[0].clean_accuracy() >= 0.8,
+        "the distilled network must classify digits: {}",
+        report.summaries[0].clean_accuracy()
+    );
+    assert_eq!(verdict(&report), Verdict::Masked, "{}", details(&report));
+}
+
 #[test]
 fn defensive_distillation_at_t_20_is_flagged_by_the_attacks_themselves() {
     let report = audit(&networks().1);
@@ -194,7 +322,9 @@ fn a_deliberately_saturated_softmax_is_flagged_and_attacks_on_logits_still_succe
         inner: plain,
         scale: 1000.0,
     };
-    let report = audit(&saturated);
+    // DeepFool (logits, L2) is compared with pgd-l2 (cross-entropy) at the L2 budgets.
+    let attacks = ["fgsm", "pgd", "pgd-l2", "deepfool", "square"];
+    let report = audit_with(&saturated, &attacks, &[0.1, 0.2, 0.3], &[0.5, 1.0, 2.0]);
     assert_eq!(verdict(&report), Verdict::Masked, "{}", details(&report));
     let checks = flagged(&report);
     assert!(
@@ -210,7 +340,7 @@ fn a_deliberately_saturated_softmax_is_flagged_and_attacks_on_logits_still_succe
     // Scaling the logits changes no decision and no comparison of margins, so Square on the
     // logits follows nearly the same path (f32 rounding of the scaled margins may break a few
     // near-ties differently): it must do about as well as before.
-    let before = audit(plain);
+    let before = audit_with(plain, &attacks, &[0.1, 0.2, 0.3], &[0.5, 1.0, 2.0]);
     let rate = |r: &AuditReport, attack: &str, eps: f64| {
         r.summaries
             .iter()
