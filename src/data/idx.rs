@@ -108,6 +108,11 @@ fn read_u8(
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(overflow)?;
+    // A header may truthfully declare more than fits in memory (a 1.5 MB gzip stream can
+    // inflate to gigabytes): refuse before reading rather than abort on allocation.
+    if count > MAX_ELEMENTS {
+        return Err(overflow());
+    }
     let expected = u64::try_from(count).map_err(|_| overflow())?;
     let (data, found) = read_body(&mut reader, expected, path)?;
     if found < expected {
@@ -135,6 +140,10 @@ fn read_u8(
     }
     Ok(IdxBytes { dims, data })
 }
+
+/// The most bytes one IDX file may declare: 2^30, above EMNIST's largest split (about
+/// 547 million pixels) and far below what the `f32` copy of a larger file would need.
+const MAX_ELEMENTS: usize = 1 << 30;
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -453,7 +462,8 @@ mod tests {
     #[test]
     fn huge_declared_sizes_do_not_allocate() {
         let tmp = TempDir::new("idx-huge");
-        // 2^32-1 cubed overflows u64 on the way; 2^32-1 squared fits but the data is absent.
+        // 2^32-1 cubed overflows u64 on the way; 2^32-1 squared fits in u64 but is above
+        // the bound on one file, so neither is read.
         let path = tmp.write("overflow", &idx(TYPE_U8, &[u32::MAX; 3], &[1, 2, 3]));
         assert!(matches!(
             read_images(&path).unwrap_err(),
@@ -462,7 +472,27 @@ mod tests {
         let path = tmp.write("lying", &idx(TYPE_U8, &[u32::MAX, u32::MAX, 1], &[1, 2, 3]));
         assert!(matches!(
             read_images(&path).unwrap_err(),
-            DataError::Truncated { found: 3, .. }
+            DataError::SizeOverflow { .. }
+        ));
+    }
+
+    #[test]
+    fn header_claiming_two_million_images_is_refused_before_reading() {
+        // Issue 15: a gzip'd IDX truthfully declaring 2 million 28x28 images (1.5 GB of
+        // pixels, 6 GB as f32) aborted on allocation; the header alone must now refuse it.
+        let tmp = TempDir::new("idx-two-million");
+        let bytes = idx(TYPE_U8, &[2_000_000, 28, 28], &[0u8; 784]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &bytes).unwrap();
+        let path = tmp.write("images.gz", &gz.finish().unwrap());
+        let err = read_images(&path).unwrap_err();
+        assert!(matches!(err, DataError::SizeOverflow { .. }), "{err}");
+        assert!(err.to_string().contains("2000000 images of 28x28"), "{err}");
+        // At the bound the header is trusted and the missing data is reported.
+        let path = tmp.write("ok", &idx(TYPE_U8, &[1 << 20, 32, 32], &[0u8; 4]));
+        assert!(matches!(
+            read_images(&path).unwrap_err(),
+            DataError::Truncated { found: 4, .. }
         ));
     }
 
