@@ -1,5 +1,6 @@
 //! Every attack by name: what it is, its parameters, and how to build it.
 
+use super::apgd::{self, Apgd, ApgdLoss};
 use super::cw_l2::{self, CwL2};
 use super::cw_linf::{self, CwLinf};
 use super::deepfool::{self, DeepFool};
@@ -60,6 +61,30 @@ const ATTACKS: &[AttackInfo] = &[
         summary: "projected gradient descent with normalised steps, random start and restarts (l2, untargeted)",
         params: PGD_PARAMS,
         build: |p| Ok(Box::new(Pgd::new("pgd-l2", Norm::L2, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-ce",
+        summary: "auto-pgd on cross-entropy: momentum, step halving at checkpoints (linf, untargeted)",
+        params: apgd::PARAMS,
+        build: |p| Ok(Box::new(Apgd::new("apgd-ce", Norm::Linf, ApgdLoss::CrossEntropy, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-ce-l2",
+        summary: "auto-pgd on cross-entropy: momentum, step halving at checkpoints (l2, untargeted)",
+        params: apgd::PARAMS,
+        build: |p| Ok(Box::new(Apgd::new("apgd-ce-l2", Norm::L2, ApgdLoss::CrossEntropy, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-dlr",
+        summary: "auto-pgd on the difference-of-logits-ratio, blind to logit scale (linf, untargeted)",
+        params: apgd::PARAMS,
+        build: |p| Ok(Box::new(Apgd::new("apgd-dlr", Norm::Linf, ApgdLoss::Dlr, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-dlr-l2",
+        summary: "auto-pgd on the difference-of-logits-ratio, blind to logit scale (l2, untargeted)",
+        params: apgd::PARAMS,
+        build: |p| Ok(Box::new(Apgd::new("apgd-dlr-l2", Norm::L2, ApgdLoss::Dlr, p)?)),
     },
     AttackInfo {
         name: "cw-l2",
@@ -124,11 +149,15 @@ const ATTACKS: &[AttackInfo] = &[
 ];
 
 /// Every attack's name, in registry order.
-pub const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 18] = [
     "fgsm",
     "bim",
     "pgd",
     "pgd-l2",
+    "apgd-ce",
+    "apgd-ce-l2",
+    "apgd-dlr",
+    "apgd-dlr-l2",
     "cw-l2",
     "cw-linf",
     "jsma",

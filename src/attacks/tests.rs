@@ -42,6 +42,7 @@ pub(super) fn images(n: usize, lo: f32, hi: f32, seed: u64) -> Array4<f32> {
 fn quick(name: &str) -> Vec<(String, String)> {
     let pairs: &[(&str, &str)] = match name {
         "pgd" | "pgd-l2" => &[("steps", "10"), ("restarts", "2")],
+        "apgd-ce" | "apgd-ce-l2" | "apgd-dlr" | "apgd-dlr-l2" => &[("steps", "20")],
         "cw-l2" => &[
             ("steps", "60"),
             ("binary_steps", "4"),
@@ -110,9 +111,9 @@ fn every_attack_stays_in_budget_and_range_and_reports_only_verified_successes() 
         &settings(&[0.05, 0.3], &[1.0]),
     )
     .expect("audit");
-    // fgsm, bim, pgd, zoo, spsa, nes, square at two radii, pgd-l2 and square-l2 at one,
-    // five unbounded or fixed-budget attacks.
-    assert_eq!(report.summaries.len(), 7 * 2 + 2 + 5);
+    // fgsm, bim, pgd, apgd-ce, apgd-dlr, zoo, spsa, nes, square at two radii; pgd-l2,
+    // apgd-ce-l2, apgd-dlr-l2 and square-l2 at one; five unbounded or fixed-budget attacks.
+    assert_eq!(report.summaries.len(), 9 * 2 + 4 + 5);
     for set in &report.examples {
         let rows: Vec<_> = report
             .samples
