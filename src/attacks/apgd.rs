@@ -34,31 +34,48 @@ use super::{
 use crate::error::{Error, Result};
 use crate::model::argmax;
 
-/// The parameters of every APGD attack, with the standard version's defaults.
-pub const PARAMS: &[ParamSpec] = &[
+const STEPS: ParamSpec = ParamSpec {
+    name: "steps",
+    kind: ParamKind::Count,
+    default: "100",
+    doc: "gradient steps per restart (per target for apgd-t)",
+};
+
+const RESTARTS: ParamSpec = ParamSpec {
+    name: "restarts",
+    kind: ParamKind::Count,
+    default: "1",
+    doc: "runs from independent random starts; the first that reaches the goal is kept",
+};
+
+const RHO: ParamSpec = ParamSpec {
+    name: "rho",
+    kind: ParamKind::Fraction,
+    default: "0.75",
+    doc: "halve the step when at most this fraction of the steps since the last checkpoint raised the loss",
+};
+
+const MOMENTUM: ParamSpec = ParamSpec {
+    name: "momentum",
+    kind: ParamKind::Fraction,
+    default: "0.75",
+    doc: "weight alpha of the new step against the previous one",
+};
+
+/// The parameters of `apgd-ce` and `apgd-dlr`, with the standard version's defaults.
+pub const PARAMS: &[ParamSpec] = &[STEPS, RESTARTS, RHO, MOMENTUM];
+
+/// The parameters of `apgd-t`: those of APGD and the number of target classes.
+pub const TARGETED_PARAMS: &[ParamSpec] = &[
+    STEPS,
+    RESTARTS,
+    RHO,
+    MOMENTUM,
     ParamSpec {
-        name: "steps",
+        name: "targets",
         kind: ParamKind::Count,
-        default: "100",
-        doc: "gradient steps per restart",
-    },
-    ParamSpec {
-        name: "restarts",
-        kind: ParamKind::Count,
-        default: "1",
-        doc: "runs from independent random starts; the first that reaches the goal is kept",
-    },
-    ParamSpec {
-        name: "rho",
-        kind: ParamKind::Fraction,
-        default: "0.75",
-        doc: "halve the step when at most this fraction of the steps since the last checkpoint raised the loss",
-    },
-    ParamSpec {
-        name: "momentum",
-        kind: ParamKind::Fraction,
-        default: "0.75",
-        doc: "weight alpha of the new step against the previous one",
+        default: "9",
+        doc: "target classes, the highest-scoring other classes of the clean image",
     },
 ];
 
@@ -71,8 +88,8 @@ pub enum ApgdLoss {
     Dlr,
 }
 
-/// How one restart ended.
-enum Run {
+/// How a search ended.
+pub(super) enum Outcome {
     /// This iterate reaches the goal.
     Reached(Array3<f32>),
     /// No iterate did; the highest loss and where it was reached.
@@ -204,18 +221,19 @@ impl Apgd {
         z
     }
 
-    /// One run from a random start.
+    /// One run from a random start, ascending the loss of `aim`.
     fn restart(
         &self,
         oracle: &mut Oracle,
         problem: &Problem,
+        aim: Goal,
         eps: f64,
         rng: &mut ChaCha8Rng,
-    ) -> Result<Run> {
+    ) -> Result<Outcome> {
         let mut x = self.start(problem, eps, rng);
-        let (value, mut grad) = match self.evaluate(oracle, problem, &x)? {
+        let (value, mut grad) = match self.evaluate(oracle, problem, aim, &x)? {
             Some(found) => found,
-            None => return Ok(Run::Reached(x)),
+            None => return Ok(Outcome::Reached(x)),
         };
         let (mut best_value, mut best_x, mut best_grad) = (value, x.clone(), grad.clone());
         let mut previous = x.clone();
@@ -235,9 +253,9 @@ impl Apgd {
                 .for_each(|n, &z, &p| *n += alpha * (z - *n) + (1.0 - alpha) * (*n - p));
             self.project(&mut next, problem, eps);
             previous = std::mem::replace(&mut x, next);
-            let (value, g) = match self.evaluate(oracle, problem, &x)? {
+            let (value, g) = match self.evaluate(oracle, problem, aim, &x)? {
                 Some(found) => found,
-                None => return Ok(Run::Reached(x)),
+                None => return Ok(Outcome::Reached(x)),
             };
             values.push(value);
             grad = g;
@@ -261,23 +279,51 @@ impl Apgd {
                 last_checkpoint = i;
             }
         }
-        Ok(Run::Best(best_value, best_x))
+        Ok(Outcome::Best(best_value, best_x))
     }
 
-    /// The loss and its input gradient at `x`, or `None` when `x` reaches the goal.
+    /// The loss of `aim` and its input gradient at `x`, or `None` when `x` reaches the
+    /// problem's goal.
     fn evaluate(
         &self,
         oracle: &mut Oracle,
         problem: &Problem,
+        aim: Goal,
         x: &Array3<f32>,
     ) -> Result<Option<(f64, Array3<f32>)>> {
         let logits = oracle.logits_one(x.view())?;
         if problem.goal.reached_by(argmax(logits.iter().copied())) {
             return Ok(None);
         }
-        let (value, seed) = self.objective(logits.view(), problem.goal)?;
+        let (value, seed) = self.objective(logits.view(), aim)?;
         let (_, grad) = oracle.vjp_one(x.view(), &seed)?;
         Ok(Some((value, grad)))
+    }
+}
+
+impl Apgd {
+    /// Every restart until one reaches the problem's goal, ascending the loss of `aim` (the
+    /// goal itself, or a target class when the goal is untargeted, as in APGD-T).
+    pub(super) fn search(
+        &self,
+        oracle: &mut Oracle,
+        problem: &Problem,
+        aim: Goal,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Outcome> {
+        let eps = radius(problem)?;
+        let mut best = Outcome::Best(f64::NEG_INFINITY, problem.image.to_owned());
+        for _ in 0..self.restarts {
+            match self.restart(oracle, problem, aim, eps, rng)? {
+                Outcome::Reached(x) => return Ok(Outcome::Reached(x)),
+                Outcome::Best(value, x) => {
+                    if matches!(best, Outcome::Best(v, _) if value > v) {
+                        best = Outcome::Best(value, x);
+                    }
+                }
+            }
+        }
+        Ok(best)
     }
 }
 
@@ -307,18 +353,8 @@ impl Attack for Apgd {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let eps = radius(problem)?;
-        let mut best: Option<(f64, Array3<f32>)> = None;
-        for _ in 0..self.restarts {
-            match self.restart(oracle, problem, eps, rng)? {
-                Run::Reached(found) => return Ok(found),
-                Run::Best(value, x) => {
-                    if best.as_ref().is_none_or(|(v, _)| value > *v) {
-                        best = Some((value, x));
-                    }
-                }
-            }
-        }
-        Ok(best.map_or_else(|| problem.image.to_owned(), |(_, x)| x))
+        Ok(match self.search(oracle, problem, problem.goal, rng)? {
+            Outcome::Reached(x) | Outcome::Best(_, x) => x,
+        })
     }
 }

@@ -14,6 +14,8 @@
 mod adam;
 mod antithetic;
 mod apgd;
+mod apgd_t;
+mod autoattack;
 mod cw_l2;
 mod cw_linf;
 mod deepfool;
