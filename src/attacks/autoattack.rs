@@ -66,7 +66,7 @@ impl AutoAttack {
             name,
             norm,
             members: vec![
-                member(format!("apgd-ce{suffix}"), &[steps.clone()])?,
+                member(format!("apgd-ce{suffix}"), std::slice::from_ref(&steps))?,
                 member(format!("apgd-t{suffix}"), &[steps, targets])?,
                 member(format!("square{suffix}"), &[queries])?,
             ],
