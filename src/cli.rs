@@ -175,17 +175,20 @@ pub struct AuditArgs {
     /// How many images to audit, from the start of the split.
     #[arg(long, default_value_t = 100, value_parser = positive_usize)]
     pub samples: usize,
-    /// Attacks to run, comma-separated: fgsm, bim, pgd, pgd-l2, cw-l2, cw-linf, jsma,
-    /// deepfool, and from forward passes only zoo, spsa, nes, square, square-l2,
+    /// Attacks to run, comma-separated: fgsm, bim, pgd, pgd-l2, apgd-ce, apgd-ce-l2,
+    /// apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, cw-l2, cw-linf, jsma, deepfool, the
+    /// ensembles autoattack and autoattack-l2, and from forward passes only zoo, spsa, nes, square, square-l2,
     /// hopskipjump (`robustaudit attacks` lists their parameters).
     #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd")]
     pub attacks: Vec<String>,
-    /// Radii of the L-infinity attacks (fgsm, bim, pgd, zoo, spsa, nes, square),
+    /// Radii of the L-infinity attacks (fgsm, bim, pgd, apgd-ce, apgd-dlr, apgd-t,
+    /// autoattack, zoo, spsa, nes, square),
     /// comma-separated, in the input scale (images span [-0.5, 0.5], so 0.3 is 30% of the
     /// range).
     #[arg(long, value_delimiter = ',', default_value = "0.3", value_parser = positive_f64)]
     pub eps: Vec<f64>,
-    /// Radii of the L2 attacks (pgd-l2, square-l2), comma-separated, in the input scale.
+    /// Radii of the L2 attacks (pgd-l2, apgd-ce-l2, apgd-dlr-l2, apgd-t-l2, autoattack-l2,
+    /// square-l2), comma-separated, in the input scale.
     #[arg(long = "eps-l2", value_delimiter = ',', default_value = "2", value_parser = positive_f64)]
     pub eps_l2: Vec<f64>,
     /// Overrides one attack parameter, as ATTACK.PARAM=VALUE (e.g. pgd.steps=100,

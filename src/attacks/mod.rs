@@ -13,9 +13,13 @@
 
 mod adam;
 mod antithetic;
+mod apgd;
+mod apgd_t;
+mod autoattack;
 mod cw_l2;
 mod cw_linf;
 mod deepfool;
+mod dlr;
 mod fgsm;
 mod hop_skip_jump;
 mod jsma;
@@ -247,6 +251,8 @@ pub trait Attack: Send + Sync {
     ) -> Result<Array3<f32>>;
 }
 
+#[cfg(test)]
+mod apgd_tests;
 #[cfg(test)]
 mod gradient_free_tests;
 #[cfg(test)]

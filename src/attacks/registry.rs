@@ -1,5 +1,8 @@
 //! Every attack by name: what it is, its parameters, and how to build it.
 
+use super::apgd::{self, Apgd, ApgdLoss};
+use super::apgd_t::ApgdT;
+use super::autoattack::{self, AutoAttack};
 use super::cw_l2::{self, CwL2};
 use super::cw_linf::{self, CwLinf};
 use super::deepfool::{self, DeepFool};
@@ -62,6 +65,42 @@ const ATTACKS: &[AttackInfo] = &[
         build: |p| Ok(Box::new(Pgd::new("pgd-l2", Norm::L2, p)?)),
     },
     AttackInfo {
+        name: "apgd-ce",
+        summary: "auto-pgd on cross-entropy: momentum, step halving at checkpoints (linf, untargeted)",
+        params: apgd::PARAMS,
+        build: |p| Ok(Box::new(Apgd::new("apgd-ce", Norm::Linf, ApgdLoss::CrossEntropy, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-ce-l2",
+        summary: "auto-pgd on cross-entropy: momentum, step halving at checkpoints (l2, untargeted)",
+        params: apgd::PARAMS,
+        build: |p| Ok(Box::new(Apgd::new("apgd-ce-l2", Norm::L2, ApgdLoss::CrossEntropy, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-dlr",
+        summary: "auto-pgd on the difference-of-logits-ratio, blind to logit scale (linf, untargeted)",
+        params: apgd::PARAMS,
+        build: |p| Ok(Box::new(Apgd::new("apgd-dlr", Norm::Linf, ApgdLoss::Dlr, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-dlr-l2",
+        summary: "auto-pgd on the difference-of-logits-ratio, blind to logit scale (l2, untargeted)",
+        params: apgd::PARAMS,
+        build: |p| Ok(Box::new(Apgd::new("apgd-dlr-l2", Norm::L2, ApgdLoss::Dlr, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-t",
+        summary: "auto-pgd on the targeted dlr loss towards each of the 9 highest-scoring other classes (linf, untargeted)",
+        params: apgd::TARGETED_PARAMS,
+        build: |p| Ok(Box::new(ApgdT::new("apgd-t", Norm::Linf, p)?)),
+    },
+    AttackInfo {
+        name: "apgd-t-l2",
+        summary: "auto-pgd on the targeted dlr loss towards each of the 9 highest-scoring other classes (l2, untargeted)",
+        params: apgd::TARGETED_PARAMS,
+        build: |p| Ok(Box::new(ApgdT::new("apgd-t-l2", Norm::L2, p)?)),
+    },
+    AttackInfo {
         name: "cw-l2",
         summary: "carlini-wagner l2: tanh box, adam, binary search on c, early abort (minimal l2)",
         params: cw_l2::PARAMS,
@@ -121,14 +160,32 @@ const ATTACKS: &[AttackInfo] = &[
         params: hop_skip_jump::PARAMS,
         build: |p| Ok(Box::new(HopSkipJump::new(p)?)),
     },
+    AttackInfo {
+        name: "autoattack",
+        summary: "autoattack's standard ensemble without fab-t: apgd-ce, then apgd-t, then square with 5000 queries on the images still robust (linf, untargeted)",
+        params: autoattack::PARAMS,
+        build: |p| Ok(Box::new(AutoAttack::new("autoattack", Norm::Linf, p)?)),
+    },
+    AttackInfo {
+        name: "autoattack-l2",
+        summary: "autoattack's standard ensemble without fab-t in l2: apgd-ce-l2, apgd-t-l2, square-l2 (l2, untargeted)",
+        params: autoattack::PARAMS,
+        build: |p| Ok(Box::new(AutoAttack::new("autoattack-l2", Norm::L2, p)?)),
+    },
 ];
 
 /// Every attack's name, in registry order.
-pub const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 22] = [
     "fgsm",
     "bim",
     "pgd",
     "pgd-l2",
+    "apgd-ce",
+    "apgd-ce-l2",
+    "apgd-dlr",
+    "apgd-dlr-l2",
+    "apgd-t",
+    "apgd-t-l2",
     "cw-l2",
     "cw-linf",
     "jsma",
@@ -139,6 +196,8 @@ pub const NAMES: [&str; 14] = [
     "square",
     "square-l2",
     "hopskipjump",
+    "autoattack",
+    "autoattack-l2",
 ];
 
 /// Every registered attack.

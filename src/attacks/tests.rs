@@ -42,6 +42,9 @@ pub(super) fn images(n: usize, lo: f32, hi: f32, seed: u64) -> Array4<f32> {
 fn quick(name: &str) -> Vec<(String, String)> {
     let pairs: &[(&str, &str)] = match name {
         "pgd" | "pgd-l2" => &[("steps", "10"), ("restarts", "2")],
+        "apgd-ce" | "apgd-ce-l2" | "apgd-dlr" | "apgd-dlr-l2" => &[("steps", "20")],
+        "apgd-t" | "apgd-t-l2" => &[("steps", "10"), ("targets", "3")],
+        "autoattack" | "autoattack-l2" => &[("steps", "10"), ("targets", "3"), ("queries", "200")],
         "cw-l2" => &[
             ("steps", "60"),
             ("binary_steps", "4"),
@@ -110,9 +113,10 @@ fn every_attack_stays_in_budget_and_range_and_reports_only_verified_successes() 
         &settings(&[0.05, 0.3], &[1.0]),
     )
     .expect("audit");
-    // fgsm, bim, pgd, zoo, spsa, nes, square at two radii, pgd-l2 and square-l2 at one,
+    // fgsm, bim, pgd, apgd-ce, apgd-dlr, apgd-t, zoo, spsa, nes, square, autoattack at two
+    // radii; pgd-l2, apgd-ce-l2, apgd-dlr-l2, apgd-t-l2, square-l2, autoattack-l2 at one;
     // five unbounded or fixed-budget attacks.
-    assert_eq!(report.summaries.len(), 7 * 2 + 2 + 5);
+    assert_eq!(report.summaries.len(), 11 * 2 + 6 + 5);
     for set in &report.examples {
         let rows: Vec<_> = report
             .samples

@@ -14,7 +14,8 @@
 //! - `gradient-free-beats-gradient`: attacks that use no gradients (scores or decisions)
 //!   beat every gradient attack together;
 //! - `logits-beat-probabilities`: attacks on the logits beat attacks on the softmax
-//!   probabilities (the defensive-distillation signature: the softmax saturates);
+//!   probabilities (the defensive-distillation signature: the softmax saturates); when
+//!   `apgd-dlr` and `apgd-ce` (or their l2 forms) both ran, only they are compared;
 //! - `single-step-beats-iterative`: FGSM's single step beats the iterative gradient attacks
 //!   (Athalye et al.: an iterative attack includes the single step, so it can only lose
 //!   when its gradients mislead it);
@@ -249,7 +250,12 @@ fn diagnose(summaries: &[&SummaryRecord], records: &[&SampleRecord]) -> Vec<Find
             |name, s| s.uses_gradients() && !SINGLE_STEP.contains(&name),
         ),
     ];
+    let pairs = evidence.loss_pairs();
     for (check, winner, loser, is_winner, is_loser) in comparisons {
+        let evidence = match (check, &pairs) {
+            (Check::LogitsBeatProbabilities, Some(pairs)) => pairs,
+            _ => &evidence,
+        };
         if evidence.budgets.is_empty() {
             out.push(finding(
                 check,
@@ -359,6 +365,37 @@ fn unbounded(s: &SummaryRecord) -> bool {
         (_, None) => true,
         (Norm::Linf, Some(eps)) => eps >= span,
         (Norm::L2, Some(_)) => false,
+    }
+}
+
+/// Attacks that differ only in their loss, on logits (DLR) and on probabilities
+/// (cross-entropy). When both of a pair ran, `logits-beat-probabilities` compares them
+/// alone: with the attack held fixed, a difference can only come from the loss.
+const LOSS_PAIRS: [(&str, &str); 2] = [("apgd-dlr", "apgd-ce"), ("apgd-dlr-l2", "apgd-ce-l2")];
+
+impl Evidence<'_> {
+    /// This evidence restricted to the pairs of [`LOSS_PAIRS`] that both ran, if any did.
+    fn loss_pairs(&self) -> Option<Self> {
+        let ran = |name: &str| self.attacks.contains_key(name);
+        let keep: Vec<&str> = LOSS_PAIRS
+            .iter()
+            .filter(|(logits, probabilities)| ran(logits) && ran(probabilities))
+            .flat_map(|&(logits, probabilities)| [logits, probabilities])
+            .collect();
+        if keep.is_empty() {
+            return None;
+        }
+        Some(Evidence {
+            correct: self.correct,
+            budgets: self.budgets.clone(),
+            attacks: self
+                .attacks
+                .iter()
+                .filter(|(name, _)| keep.contains(name))
+                .map(|(&name, evaded)| (name, evaded.clone()))
+                .collect(),
+            summaries: self.summaries,
+        })
     }
 }
 

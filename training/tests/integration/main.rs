@@ -1,6 +1,7 @@
 //! End-to-end tests of `robustaudit-train`: the `init` command, the agreement of ONNX
 //! Runtime with tract on generated networks, and how a missing runtime library is reported.
 
+mod apgd;
 mod audit;
 mod init;
 mod masking;

@@ -1,0 +1,185 @@
+//! Auto-PGD against a digits network of the real trainer: APGD-DLR, blind to the scale of
+//! the logits, breaks the network with a saturated softmax (its logits multiplied by 1000,
+//! as a network distilled at a high temperature deploys them) as it breaks the plain one,
+//! where PGD on cross-entropy stalls, and the diagnosis says so comparing APGD-DLR with
+//! APGD-CE alone.
+
+use std::sync::OnceLock;
+
+use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4};
+use robustaudit::attacks::{by_name, Domain};
+use robustaudit::audit::{
+    self, AuditModel, AuditReport, Check, ModelInfo, Outcome, PlannedAttack, Settings,
+};
+use robustaudit::data::{load, Split};
+use robustaudit::error::Result;
+use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
+
+use super::{arch_path, train};
+
+/// The digits network (`digits-small`, 12 epochs of the trainer), trained once per test
+/// binary.
+fn trained() -> &'static TractDifferentiable {
+    static MODEL: OnceLock<(tempfile::TempDir, TractDifferentiable)> = OnceLock::new();
+    &MODEL
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let out = dir.path().to_str().expect("utf-8").to_string();
+            let arch = arch_path("digits-small");
+            let (code, _, stderr) = train(&[
+                "train",
+                "--arch",
+                arch.to_str().expect("utf-8"),
+                "--data",
+                "digits",
+                "--epochs",
+                "12",
+                "--batch",
+                "32",
+                "--lr",
+                "0.1",
+                "--threads",
+                "1",
+                "--out",
+                &out,
+            ]);
+            assert_eq!(code, 0, "{stderr}");
+            let model = TractDifferentiable::open(&dir.path().join("teacher-T1.onnx"))
+                .expect("trained model");
+            (dir, model)
+        })
+        .1
+}
+
+/// A network whose logits are multiplied by `scale`: the same decisions, a softmax saturated
+/// to exactly one-hot in floating point.
+struct Saturated<'m> {
+    inner: &'m dyn Differentiable,
+    scale: f32,
+}
+
+impl Classifier for Saturated<'_> {
+    fn input_chw(&self) -> [usize; 3] {
+        self.inner.input_chw()
+    }
+
+    fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>> {
+        Ok(self.inner.logits(images)? * self.scale)
+    }
+
+    fn classes(&self) -> usize {
+        self.inner.classes()
+    }
+}
+
+impl Differentiable for Saturated<'_> {
+    fn vjp(
+        &self,
+        images: ArrayView4<f32>,
+        seed: ArrayView2<f32>,
+    ) -> Result<(Array2<f32>, Array4<f32>)> {
+        let (logits, grads) = self.inner.vjp(images, seed)?;
+        Ok((logits * self.scale, grads * self.scale))
+    }
+}
+
+/// Audits `model` on the first `n` test digits with `attacks` (name and overrides) at the
+/// L-infinity radii `eps`.
+fn audit(
+    model: &dyn Differentiable,
+    n: usize,
+    attacks: &[(&str, &[(&str, &str)])],
+    eps: &[f64],
+) -> AuditReport {
+    let data = load("digits", Split::Test).expect("digits");
+    let images = data.images.slice(s![..n, .., .., ..]).to_owned();
+    let labels = data.labels.expect("labelled")[..n].to_vec();
+    let planned: Vec<PlannedAttack> = attacks
+        .iter()
+        .map(|(name, overrides)| {
+            let overrides: Vec<(String, String)> = overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let (attack, params) = by_name(name)
+                .expect("registered")
+                .build(&overrides)
+                .expect("valid params");
+            PlannedAttack { attack, params }
+        })
+        .collect();
+    let models = [AuditModel {
+        info: ModelInfo {
+            name: "network".into(),
+            sha256: "trained".into(),
+            ..ModelInfo::default()
+        },
+        model,
+    }];
+    let settings = Settings {
+        seed: 0,
+        eps_linf: eps.to_vec(),
+        eps_l2: vec![],
+        domain: Domain::DATASET,
+        keep_examples: false,
+    };
+    audit::run(
+        &models,
+        images.view(),
+        Some(&labels),
+        &planned,
+        &settings,
+        &(),
+    )
+    .expect("audit")
+}
+
+/// Robust accuracy of `attack` in `report`.
+fn robust(report: &AuditReport, attack: &str) -> f64 {
+    report
+        .summaries
+        .iter()
+        .find(|s| s.attack == attack)
+        .map(|s| s.adversarial_accuracy())
+        .expect("attack ran")
+}
+
+#[test]
+fn apgd_dlr_breaks_a_saturated_softmax_where_pgd_on_cross_entropy_stalls() {
+    let attacks: &[(&str, &[(&str, &str)])] = &[
+        ("pgd", &[]),
+        ("apgd-ce", &[]),
+        ("apgd-dlr", &[]),
+        ("deepfool", &[]),
+    ];
+    let saturated = Saturated {
+        inner: trained(),
+        scale: 1000.0,
+    };
+    let plain = audit(trained(), 40, attacks, &[0.2]);
+    let masked = audit(&saturated, 40, attacks, &[0.2]);
+    let figures = format!(
+        "plain: pgd {} apgd-ce {} apgd-dlr {}; saturated: pgd {} apgd-ce {} apgd-dlr {}",
+        robust(&plain, "pgd"),
+        robust(&plain, "apgd-ce"),
+        robust(&plain, "apgd-dlr"),
+        robust(&masked, "pgd"),
+        robust(&masked, "apgd-ce"),
+        robust(&masked, "apgd-dlr"),
+    );
+    eprintln!("robust accuracy at linf 0.2: {figures}");
+    let dlr = robust(&masked, "apgd-dlr");
+    assert!(dlr <= robust(&plain, "apgd-dlr") + 0.05, "{figures}");
+    assert!(robust(&masked, "pgd") >= dlr + 0.5, "{figures}");
+    let finding = masked
+        .diagnosis
+        .iter()
+        .find(|f| f.check == Check::LogitsBeatProbabilities && f.budget == Some(0.2))
+        .expect("compared at 0.2");
+    assert_eq!(finding.outcome, Outcome::Flagged, "{}", finding.detail);
+    assert!(
+        finding.detail.contains("(apgd-dlr)") && finding.detail.contains("(apgd-ce)"),
+        "deepfool and pgd are left out of the same-attack comparison: {}",
+        finding.detail
+    );
+}
