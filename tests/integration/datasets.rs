@@ -99,7 +99,7 @@ fn unknown_dataset_lists_the_known_names() {
     assert_eq!(
         err.to_string(),
         "unknown dataset `imagenet`: known names are mnist, fashion-mnist, digits, \
-         cifar10:<dir>, <file>.npy"
+         cifar10:<dir>, <file>.npy, <dir of class folders>"
     );
     assert!(err.hint().expect("hint").contains(".npy"));
 }
