@@ -16,4 +16,5 @@ pub mod gradcheck;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod regular_file;
 pub mod report;
