@@ -1,9 +1,13 @@
 //! The Carlini-Wagner L-infinity attack (Carlini and Wagner 2017): minimise
 //! `c * max(margin, 0) + sum_j max(|x'_j - x_j| - tau, 0)` over `x' = box(tanh(w))` with
-//! Adam, doubling `c` until the goal is reached with every change within `tau`; then
-//! lower `tau` to the largest change found times `decrease_factor`, warm-started from the
-//! last success, until no success is found or `tau` falls below `min_tau`. The last
-//! success (smallest `tau`) is returned, or the clean image when there was none.
+//! Adam. At each `tau` one Adam run starts from the last success and, while the goal is not
+//! reached with every change within `tau`, doubles `c` without restarting (the modifier and
+//! Adam's moments carry over, as in the reference implementation); `c` also carries over to
+//! the next `tau` instead of going back to `initial_const`. After each success `tau` becomes
+//! the largest change found times `decrease_factor`, until no success is found or `tau`
+//! falls below `min_tau`. The attack is targeted at every other class by default, as the
+//! reference is. The last success (smallest `tau`) is returned, or the clean image when
+//! there was none.
 
 use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
@@ -35,13 +39,13 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "initial_const",
         kind: ParamKind::Positive,
         default: "0.00001",
-        doc: "first value of c at every tau",
+        doc: "first value of c (later taus start from the last successful c)",
     },
     ParamSpec {
         name: "largest_const",
         kind: ParamKind::Positive,
         default: "20",
-        doc: "c is doubled until it exceeds this",
+        doc: "c is doubled while it stays below this",
     },
     ParamSpec {
         name: "decrease_factor",
@@ -58,8 +62,8 @@ pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "targets",
         kind: ParamKind::Choice(&["all", "none"]),
-        default: "none",
-        doc: "all: one targeted run per class other than the label; none: untargeted",
+        default: "all",
+        doc: "all: one targeted run per class other than the label (the reference's setting); none: untargeted",
     },
 ];
 
@@ -89,8 +93,9 @@ impl CwLinf {
         })
     }
 
-    /// Adam from `start` on the loss at `tau` and `c`: the first image that reaches the goal
-    /// with every change within `tau`, if any.
+    /// One Adam run from `start` at `tau`, doubling `c` from `c` while the goal is not
+    /// reached: the first image that reaches the goal with every change within `tau`, and
+    /// the `c` that found it.
     fn solve(
         &self,
         oracle: &mut Oracle,
@@ -98,37 +103,40 @@ impl CwLinf {
         tanh_box: &TanhBox,
         start: &[f64],
         tau: f64,
-        c: f64,
-    ) -> Result<Option<Array3<f32>>> {
+        mut c: f64,
+    ) -> Result<Option<(Array3<f32>, f64)>> {
         let clean = problem.image;
         let mut w = start.to_vec();
         let mut adam = Adam::new(w.len(), self.learning_rate);
-        for _ in 0..self.steps {
-            let x = tanh_box.image(&w);
-            let logits = oracle.logits_one(x.view())?;
-            let (gap, seed) = margin(logits.view(), problem.goal);
-            let delta: Vec<f64> = x
-                .iter()
-                .zip(clean.iter())
-                .map(|(&a, &b)| f64::from(a) - f64::from(b))
-                .collect();
-            let within = delta.iter().all(|d| d.abs() <= tau);
-            if gap <= 0.0 && within && problem.goal.reached_by(argmax(logits.iter().copied())) {
-                return Ok(Some(x));
-            }
-            let mut grad_x: Vec<f64> = delta
-                .iter()
-                .map(|&d| if d.abs() > tau { d.signum() } else { 0.0 })
-                .collect();
-            if gap > 0.0 {
-                let (_, margin_grad) = oracle.vjp_one(x.view(), &seed)?;
-                for (g, &m) in grad_x.iter_mut().zip(margin_grad.iter()) {
-                    *g += c * f64::from(m);
+        while c < self.largest_const {
+            for _ in 0..self.steps {
+                let x = tanh_box.image(&w);
+                let logits = oracle.logits_one(x.view())?;
+                let (gap, seed) = margin(logits.view(), problem.goal);
+                let delta: Vec<f64> = x
+                    .iter()
+                    .zip(clean.iter())
+                    .map(|(&a, &b)| f64::from(a) - f64::from(b))
+                    .collect();
+                let within = delta.iter().all(|d| d.abs() <= tau);
+                if gap <= 0.0 && within && problem.goal.reached_by(argmax(logits.iter().copied())) {
+                    return Ok(Some((x, c)));
                 }
+                let mut grad_x: Vec<f64> = delta
+                    .iter()
+                    .map(|&d| if d.abs() > tau { d.signum() } else { 0.0 })
+                    .collect();
+                if gap > 0.0 {
+                    let (_, margin_grad) = oracle.vjp_one(x.view(), &seed)?;
+                    for (g, &m) in grad_x.iter_mut().zip(margin_grad.iter()) {
+                        *g += c * f64::from(m);
+                    }
+                }
+                let slope = tanh_box.slope(&w);
+                let grad_w: Vec<f64> = grad_x.iter().zip(&slope).map(|(g, s)| g * s).collect();
+                adam.step(&mut w, &grad_w);
             }
-            let slope = tanh_box.slope(&w);
-            let grad_w: Vec<f64> = grad_x.iter().zip(&slope).map(|(g, s)| g * s).collect();
-            adam.step(&mut w, &grad_w);
+            c *= 2.0;
         }
         Ok(None)
     }
@@ -160,18 +168,14 @@ impl Attack for CwLinf {
         let tanh_box = TanhBox::new(problem.domain, problem.image);
         let mut start = tanh_box.to_w(problem.image);
         let mut tau = f64::from(problem.domain.hi) - f64::from(problem.domain.lo);
+        let mut c = self.initial_const;
         let mut best = None;
         while tau >= self.min_tau {
-            let mut c = self.initial_const;
-            let mut found = None;
-            while c <= self.largest_const {
-                found = self.solve(oracle, problem, &tanh_box, &start, tau, c)?;
-                if found.is_some() {
-                    break;
-                }
-                c *= 2.0;
-            }
-            let Some(x) = found else { break };
+            let Some((x, found_at)) = self.solve(oracle, problem, &tanh_box, &start, tau, c)?
+            else {
+                break;
+            };
+            c = found_at;
             let largest = x
                 .iter()
                 .zip(problem.image.iter())

@@ -237,6 +237,37 @@ fn jsma_reads_probabilities_by_default_and_its_name_says_which_scores() {
 }
 
 #[test]
+fn cw_linf_is_targeted_by_default_and_keeps_its_progress_when_c_doubles() {
+    // One Adam step per value of c: a run that restarts the modifier at every c never moves
+    // before it checks, so only one that carries the modifier and Adam's moments over from
+    // one c to the next (as the reference does) can reach a target.
+    let model = dense_model(9);
+    let x = images(3, -0.3, 0.3, 10);
+    let overrides: Vec<(String, String)> = [
+        ("steps", "1"),
+        ("learning_rate", "0.05"),
+        ("min_tau", "0.05"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (attack, params) = by_name("cw-linf")
+        .and_then(|a| a.build(&overrides))
+        .expect("cw-linf builds");
+    assert_eq!(attack.targets(), Targets::All);
+    let planned = [PlannedAttack { attack, params }];
+    let report = audit_of(&model, &x, &planned, &settings(&[], &[])).expect("audit");
+    let s = &report.summaries[0];
+    assert_eq!(s.runs, 3 * 9, "one run per other class");
+    assert!(
+        s.successes * 2 >= s.runs,
+        "only {} of {} targets reached",
+        s.successes,
+        s.runs
+    );
+}
+
+#[test]
 fn hopskipjump_keeps_drawing_random_starts_until_one_is_adversarial() {
     // One uniform image per batch: a run must not give up after the first draw.
     let model = dense_model(3);
