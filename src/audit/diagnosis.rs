@@ -23,8 +23,9 @@
 //!   while other attacks evade many more images at its largest budget;
 //! - `unbounded-below-100`: an attack bounded only by the value range (minimal-perturbation
 //!   attacks, or a radius covering the whole range) misses as many images as that margin;
-//! - `vanishing-gradients`: the softmax's input gradients vanish (`sensitivity_softmax`
-//!   below 1e-6 probability per input unit) while clean accuracy stays at least 50%.
+//! - `vanishing-gradients`: the cross-entropy input gradient is zero in f32 on at least
+//!   `max(2, ceil(10%))` of the correctly classified images (counted per image, so a few
+//!   unsaturated images cannot hide the others behind a mean).
 //!
 //! The verdict per model: `masked` when a check is flagged; `clear` when none is and, in
 //! every norm of a radius budget (L2, L-inf; no gradient-free attack has an L0 budget), a
@@ -39,9 +40,6 @@ use std::fmt;
 use super::records::{AuditReport, SampleRecord, SummaryRecord};
 use crate::attacks::{Domain, Norm, Output, Signal};
 use crate::metrics::Distortion;
-
-/// Softmax gradient amplitudes below this are taken as vanished.
-pub const VANISHED_SOFTMAX_GRADIENT: f64 = 1e-6;
 
 /// One sign of gradient masking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -322,22 +320,20 @@ fn diagnose(summaries: &[&SummaryRecord], records: &[&SampleRecord]) -> Vec<Find
             detail,
         ));
     }
-    let (sensitivity, accuracy) = (first.sensitivity, first.clean_accuracy());
-    let vanished = sensitivity.softmax_amplitude < VANISHED_SOFTMAX_GRADIENT && accuracy >= 0.5;
+    let sensitivity = first.sensitivity;
+    // The mean of the per-image 0/1 values over the audit's images, back to a count.
+    let vanished = (sensitivity.vanished * first.samples as f64).round() as usize;
     out.push(finding(
         Check::VanishingGradients,
-        if vanished {
+        if first.correct > 0 && vanished >= margin(first.correct) {
             Outcome::Flagged
         } else {
             Outcome::Passed
         },
         None,
         format!(
-            "mean |d softmax/dx| is {:e} (below {:e} counts as vanished) at clean accuracy {}; mean |d sum(logits)/dx| is {}",
-            sensitivity.softmax_amplitude,
-            VANISHED_SOFTMAX_GRADIENT,
-            accuracy,
-            sensitivity.logit_sum
+            "the cross-entropy input gradient is zero in f32 on {vanished} of {} correctly classified images (max(2, 10%) counts as vanished); mean |d softmax/dx| is {:e}, mean |d sum(logits)/dx| is {}",
+            first.correct, sensitivity.softmax_amplitude, sensitivity.logit_sum
         ),
     ));
     out

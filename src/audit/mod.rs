@@ -182,7 +182,7 @@ pub fn run_samples(
     let mut report = AuditReport::default();
     for (m, (labels, predictions)) in models.iter().zip(&clean) {
         progress.stage(&format!("{} sensitivity", m.info.name));
-        let per_image = sensitivity(m.model, images)?;
+        let per_image = sensitivity(m.model, images, labels)?;
         let sensitivity = mean_sensitivity(&per_image);
         report
             .sensitivity

@@ -11,6 +11,7 @@ const LOGITS: Signal = Signal::Gradient(Output::Logits);
 const LIVE: Sensitivity = Sensitivity {
     logit_sum: 1.0,
     softmax_amplitude: 1e-2,
+    vanished: 0.0,
 };
 
 /// An audit of one model on `correct` correctly classified images (plus none wrong).
@@ -289,21 +290,29 @@ fn an_unbounded_attack_that_misses_images_is_flagged() {
 }
 
 #[test]
-fn vanished_softmax_gradients_at_high_accuracy_are_flagged() {
-    let dead = Sensitivity {
-        logit_sum: 10.0,
-        softmax_amplitude: 1e-9,
-    };
-    let (findings, verdict) = Fixture::new(20)
-        .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(5, 0.1))
-        .sensitivity(dead)
-        .diagnose(Check::VanishingGradients);
-    assert_eq!(outcomes(&findings), [Outcome::Flagged]);
-    assert_eq!(verdict, Verdict::Masked);
-    let (findings, _) = Fixture::new(20)
-        .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(5, 0.1))
-        .diagnose(Check::VanishingGradients);
-    assert_eq!(outcomes(&findings), [Outcome::Passed]);
+fn vanished_gradients_are_counted_per_image_so_live_images_cannot_hide_them() {
+    // A large mean amplitude (a few unsaturated images) beside images whose cross-entropy
+    // gradient is exactly zero: the zero images decide, counted against max(2, 10%).
+    for (vanished, expected) in [
+        (16, Outcome::Flagged),
+        (2, Outcome::Flagged),
+        (1, Outcome::Passed),
+        (0, Outcome::Passed),
+    ] {
+        let mixed = Sensitivity {
+            logit_sum: 10.0,
+            softmax_amplitude: 1e-2,
+            vanished: vanished as f64 / 20.0,
+        };
+        let (findings, verdict) = Fixture::new(20)
+            .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(5, 0.1))
+            .sensitivity(mixed)
+            .diagnose(Check::VanishingGradients);
+        assert_eq!(outcomes(&findings), [expected], "{vanished} of 20 vanished");
+        if expected == Outcome::Flagged {
+            assert_eq!(verdict, Verdict::Masked);
+        }
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::metrics::Distortion;
 
 /// The version of the report format; it changes whenever a column is added, removed,
 /// renamed or changes meaning. Every row carries it in its first column.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One column of a report file.
 pub struct Column<R> {
@@ -143,7 +143,7 @@ pub const DIAGNOSIS_COLUMNS: &[Column<Finding>] = &[
     Column { name: "schema_version", unit: "-", meaning: VERSION_MEANING, value: version },
     Column { name: "model", unit: "-", meaning: "model file as given on the command line", value: |r| r.model.clone() },
     Column { name: "sha256", unit: "hex", meaning: "sha-256 of the model file", value: |r| r.sha256.clone() },
-    Column { name: "check", unit: "-", meaning: "gradient-free-beats-gradient (attacks without gradients evade images the gradient attacks of the same norm miss), logits-beat-probabilities (attacks on logits evade images that attacks on softmax probabilities miss), single-step-beats-iterative (fgsm evades images the iterative gradient attacks miss), success-flat-in-eps (an attack's success falls, or stays flat while others do better, as its budget grows), unbounded-below-100 (an attack bounded only by the value range misses max(2, 10%) of the images), vanishing-gradients (mean softmax input gradient below 1e-6 at clean accuracy of 50% or more)", value: |r| r.check.to_string() },
+    Column { name: "check", unit: "-", meaning: "gradient-free-beats-gradient (attacks without gradients evade images the gradient attacks of the same norm miss), logits-beat-probabilities (attacks on logits evade images that attacks on softmax probabilities miss), single-step-beats-iterative (fgsm evades images the iterative gradient attacks miss), success-flat-in-eps (an attack's success falls, or stays flat while others do better, as its budget grows), unbounded-below-100 (an attack bounded only by the value range misses max(2, 10%) of the images), vanishing-gradients (the cross-entropy input gradient is zero in f32 on max(2, 10%) of the correctly classified images)", value: |r| r.check.to_string() },
     Column { name: "result", unit: "-", meaning: "flagged (a sign of gradient masking), passed, or not-applicable (the audit lacks the attacks the check compares)", value: |r| r.outcome.name().to_string() },
     Column { name: "norm", unit: "-", meaning: "norm of the budget the check was made at; empty for checks of the whole model", value: |r| optional(r.norm) },
     Column { name: "budget", unit: "norm units", meaning: "the budget; images count as evaded within it when a verified success of theirs lies within it, whatever budget the run had; empty for checks of the whole model and minimal-perturbation attacks", value: |r| optional(r.budget.map(number)) },
@@ -171,6 +171,7 @@ pub const SENSITIVITY_COLUMNS: &[Column<SensitivityRecord>] = &[
     Column { name: "sample", unit: "index", meaning: "position of the image in the data split", value: |r| r.sample.to_string() },
     Column { name: "sensitivity_logit_sum", unit: "logits per input unit", meaning: "mean over input values of |d(sum of logits)/dx| on the clean image; summary.csv's value is the mean of these in sample order", value: |r| number(r.sensitivity.logit_sum) },
     Column { name: "sensitivity_softmax", unit: "probability per input unit", meaning: "mean over classes and input values of |d softmax_i/dx| at temperature 1 on the clean image; summary.csv's value is the mean of these in sample order", value: |r| number(r.sensitivity.softmax_amplitude) },
+    Column { name: "vanished_gradient", unit: "0 or 1", meaning: "1 when the clean image is classified correctly and its cross-entropy input gradient at the label is zero in every value in f32 (softmax, seed and vector-jacobian product in f32): a gradient attack has nothing to follow; the masking diagnosis counts these images", value: |r| number(r.sensitivity.vanished) },
 ];
 
 /// The columns of `shard.csv`: one row saying which part of which audit the folder holds.

@@ -374,6 +374,7 @@ impl Folder {
                     sensitivity: Sensitivity {
                         logit_sum: row.parse("sensitivity_logit_sum")?,
                         softmax_amplitude: row.parse("sensitivity_softmax")?,
+                        vanished: row.parse("vanished_gradient")?,
                     },
                 };
                 if record.model != model.name || record.sample != sample {
