@@ -81,7 +81,7 @@ pub fn sensitivity(
         }
         let repeated = repeat_rows(chunk, rows)?;
         let (_, grads) = model.vjp(repeated.view(), seeds.view())?;
-        for s in 0..m {
+        for (s, &correct) in correct.iter().enumerate() {
             let mean_abs = |r: usize| -> f64 {
                 grads
                     .index_axis(Axis(0), s * rows + r)
@@ -97,7 +97,7 @@ pub fn sensitivity(
             per_image.push(Sensitivity {
                 logit_sum: mean_abs(0),
                 softmax_amplitude: (1..=classes).map(mean_abs).sum::<f64>() / classes as f64,
-                vanished: if correct[s] && zero { 1.0 } else { 0.0 },
+                vanished: if correct && zero { 1.0 } else { 0.0 },
             });
         }
     }
