@@ -176,7 +176,8 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 100, value_parser = positive_usize)]
     pub samples: usize,
     /// Attacks to run, comma-separated: fgsm, bim, pgd, pgd-l2, apgd-ce, apgd-ce-l2,
-    /// apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, cw-l2, cw-linf, jsma, deepfool, the
+    /// apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, cw-l2, cw-linf, jsma (or its variants
+    /// jsma-probabilities and jsma-logits, which can run side by side), deepfool, the
     /// ensembles autoattack and autoattack-l2, and from forward passes only zoo, spsa, nes, square, square-l2,
     /// hopskipjump (`robustaudit attacks` lists their parameters).
     #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd")]

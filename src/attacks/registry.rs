@@ -219,8 +219,18 @@ pub fn by_name(name: &str) -> Result<&'static AttackInfo> {
 /// The attack whose runs are reported as `reported`: its registry name, or a name an
 /// attack reports to say which variant ran (`jsma-probabilities`, `jsma-logits`).
 pub fn by_reported_name(reported: &str) -> Result<&'static AttackInfo> {
-    match reported {
-        "jsma-probabilities" | "jsma-logits" => by_name("jsma"),
-        _ => by_name(reported),
+    by_listed_name(reported).map(|(info, _)| info)
+}
+
+/// The attack a name in `--attacks` runs, and the parameters that name fixes: a registry
+/// name fixes none; a variant's reported name fixes the parameter that selects the variant
+/// (`jsma-logits` is `jsma` with `scores=logits`), so both variants can run in one audit.
+pub fn by_listed_name(
+    name: &str,
+) -> Result<(&'static AttackInfo, &'static [(&'static str, &'static str)])> {
+    match name {
+        "jsma-probabilities" => Ok((by_name("jsma")?, &[("scores", "probabilities")])),
+        "jsma-logits" => Ok((by_name("jsma")?, &[("scores", "logits")])),
+        _ => Ok((by_name(name)?, &[])),
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use robustaudit::attacks::{by_name, Domain};
+use robustaudit::attacks::{by_listed_name, Domain};
 use robustaudit::audit::{
     self, verdict, AuditModel, AuditReport, ModelInfo, Outcome, PlannedAttack, Progress, Settings,
     Shard, SummaryRecord,
@@ -223,7 +223,15 @@ fn planned_attacks(names: &[String], overrides: &[String]) -> Result<Vec<Planned
         };
         let (key, value) = text.split_once('=').ok_or_else(bad)?;
         let (attack, param) = key.split_once('.').ok_or_else(bad)?;
-        by_name(attack)?;
+        let (_, fixed) = by_listed_name(attack)?;
+        if fixed.iter().any(|(p, _)| *p == param) {
+            return Err(Error::Usage {
+                message: format!(
+                    "--attack-param `{text}` sets {param}, which the name {attack} fixes"
+                ),
+                hint: None,
+            });
+        }
         if !names.iter().any(|n| n == attack) {
             return Err(Error::Usage {
                 message: format!("--attack-param `{text}` sets a parameter of {attack}, which is not among --attacks"),
@@ -240,13 +248,30 @@ fn planned_attacks(names: &[String], overrides: &[String]) -> Result<Vec<Planned
                 hint: None,
             });
         }
-        let info = by_name(name)?;
-        let mine: Vec<(String, String)> = parsed
+        let (info, fixed) = by_listed_name(name)?;
+        let mine: Vec<(String, String)> = fixed
             .iter()
-            .filter(|(a, ..)| a == name)
-            .map(|(_, p, v)| (p.clone(), v.clone()))
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .chain(
+                parsed
+                    .iter()
+                    .filter(|(a, ..)| a == name)
+                    .map(|(_, p, v)| (p.clone(), v.clone())),
+            )
             .collect();
         let (attack, params) = info.build(&mine)?;
+        if let Some(earlier) = planned
+            .iter()
+            .find(|p: &&PlannedAttack| p.attack.name() == attack.name())
+        {
+            return Err(Error::Usage {
+                message: format!(
+                    "attack {name} runs {}, which --attacks already runs",
+                    earlier.attack.name()
+                ),
+                hint: Some("list each variant once".into()),
+            });
+        }
         planned.push(PlannedAttack { attack, params });
     }
     Ok(planned)

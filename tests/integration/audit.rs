@@ -240,6 +240,19 @@ fn bad_audit_flags_exit_2_with_a_clear_message() {
         (&["--attack-param", "pgd.steps=3"], "not among --attacks"),
         (&["--attack-param", "steps=3"], "is not ATTACK.PARAM=VALUE"),
         (&["--attacks", "fgsm,fgsm"], "listed twice"),
+        (
+            &["--attacks", "jsma,jsma-probabilities"],
+            "runs jsma-probabilities, which --attacks already runs",
+        ),
+        (
+            &[
+                "--attacks",
+                "jsma-logits",
+                "--attack-param",
+                "jsma-logits.scores=probabilities",
+            ],
+            "sets scores, which the name jsma-logits fixes",
+        ),
         (&["--std", "0"], "--std 0 is not a positive number"),
         (&["--mean", "0,0"], "--mean has 2 values"),
     ];
@@ -263,6 +276,38 @@ fn bad_audit_flags_exit_2_with_a_clear_message() {
         assert!(run.stderr.contains(message), "{extra:?}: {}", run.stderr);
     }
     assert!(!out.exists(), "a refused command wrote reports");
+}
+
+#[test]
+fn both_jsma_variants_run_in_one_audit_under_their_own_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = digits_model(dir.path());
+    let out = dir.path().join("out");
+    let args = os(&[
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--data",
+        "digits",
+        "--samples",
+        "2",
+        "--attacks",
+        "jsma-probabilities,jsma-logits",
+        "--attack-param",
+        "jsma-logits.gamma=0.1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let run = audit(&refs(&args));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (header, summaries) = rows(&out.join("summary.csv"));
+    let (attack, params) = (column(&header, "attack"), column(&header, "params"));
+    let listed: Vec<(&str, &str)> = summaries.iter().map(|r| (&r[attack], &r[params])).collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0].0, "jsma-probabilities");
+    assert!(listed[0].1.contains("scores=probabilities"), "{listed:?}");
+    assert_eq!(listed[1].0, "jsma-logits");
+    assert!(listed[1].1.contains("scores=logits"), "{listed:?}");
+    assert!(listed[1].1.contains("gamma=0.1"), "{listed:?}");
 }
 
 #[test]
