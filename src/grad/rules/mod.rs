@@ -5,6 +5,7 @@
 //! such as shapes and, for input gradients, weights). Rules emit only standard ONNX ops.
 
 mod activation;
+mod axis_map;
 mod broadcast;
 mod conv;
 mod elementwise;
@@ -17,6 +18,7 @@ mod quantize;
 mod reduce;
 mod select;
 mod shape;
+mod shape_broadcast;
 mod smooth;
 mod softmax;
 mod variadic;
@@ -93,6 +95,8 @@ const RULES: &[(&str, Rule)] = &[
     ("Mean", variadic::mean),
     ("Where", variadic::where_),
     ("Cast", variadic::cast),
+    ("Expand", shape_broadcast::expand),
+    ("Tile", shape_broadcast::tile),
 ];
 
 /// The rule for operator `op`, if there is one.
@@ -129,6 +133,8 @@ mod quantize_tests;
 mod reduce_tests;
 #[cfg(test)]
 mod select_tests;
+#[cfg(test)]
+mod shape_broadcast_tests;
 #[cfg(test)]
 mod smooth_tests;
 #[cfg(test)]
