@@ -1,7 +1,7 @@
 //! Brings forward nodes to the form the gradient graph uses (opset [`crate::onnx::OPSET`] or
 //! the model's own, if newer): inference-only ops become identities, attributes that became
-//! inputs in opset 13 are turned into constant inputs, old softmax semantics are made
-//! explicit, and max pools also output the indices their backward rule scatters through.
+//! inputs (in opset 13, or earlier for Clip, Slice, Split and Pad) are turned into constant
+//! inputs, old softmax semantics are made explicit, and max pools also output the indices their backward rule scatters through.
 
 use crate::onnx::{Attr, ConstTensor, GraphView, Node};
 
@@ -51,6 +51,18 @@ pub(super) fn normalise(node: &Node, view: &GraphView) -> Result<Vec<Node>, Stri
                 node.inputs.push(name);
                 node.attrs.retain(|(k, _)| k != "split");
             }
+        }
+        // Pad's pads and value became inputs in opset 11.
+        "Pad" if view.opset < 11 => {
+            let pads = node.ints("pads").map(<[i64]>::to_vec).unwrap_or_default();
+            let name = format!("{}.pads", node.outputs[0]);
+            before.push(constant(&name, ConstTensor::i64(&[pads.len()], pads)));
+            node.inputs.push(name);
+            let name = format!("{}.value", node.outputs[0]);
+            let value = ConstTensor::f32(&[], vec![node.float("value", 0.0)]);
+            before.push(constant(&name, value));
+            node.inputs.push(name);
+            node.attrs.retain(|(k, _)| k == "mode");
         }
         "Dropout" => {
             if let Some(mask) = node.outputs.get(1).filter(|m| !m.is_empty()) {

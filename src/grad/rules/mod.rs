@@ -12,6 +12,7 @@ mod elementwise;
 mod feature_norm;
 mod linear;
 mod normalization;
+mod padding;
 mod piecewise;
 mod pool;
 mod quantize;
@@ -97,6 +98,7 @@ const RULES: &[(&str, Rule)] = &[
     ("Cast", variadic::cast),
     ("Expand", shape_broadcast::expand),
     ("Tile", shape_broadcast::tile),
+    ("Pad", padding::pad),
 ];
 
 /// The rule for operator `op`, if there is one.
@@ -125,6 +127,8 @@ fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
 mod exporter_graph_tests;
 #[cfg(test)]
 mod feature_norm_tests;
+#[cfg(test)]
+mod padding_tests;
 #[cfg(test)]
 mod piecewise_tests;
 #[cfg(test)]
