@@ -64,6 +64,11 @@ pub(super) fn normalise(node: &Node, view: &GraphView) -> Result<Vec<Node>, Stri
             node.inputs.push(name);
             node.attrs.retain(|(k, _)| k == "mode");
         }
+        // Resize 10 has no roi input and its own coordinate rule: its inputs would be read as
+        // opset 11's.
+        "Resize" if view.opset < 11 => {
+            return Err("resize before opset 11 is not supported".into());
+        }
         "Dropout" => {
             if let Some(mask) = node.outputs.get(1).filter(|m| !m.is_empty()) {
                 if view.nodes.iter().any(|n| n.inputs.contains(mask)) {

@@ -17,6 +17,7 @@ mod piecewise;
 mod pool;
 mod quantize;
 mod reduce;
+mod resize;
 mod select;
 mod shape;
 mod shape_broadcast;
@@ -99,6 +100,7 @@ const RULES: &[(&str, Rule)] = &[
     ("Expand", shape_broadcast::expand),
     ("Tile", shape_broadcast::tile),
     ("Pad", padding::pad),
+    ("Resize", resize::resize),
 ];
 
 /// The rule for operator `op`, if there is one.
@@ -135,6 +137,8 @@ mod piecewise_tests;
 mod quantize_tests;
 #[cfg(test)]
 mod reduce_tests;
+#[cfg(test)]
+mod resize_tests;
 #[cfg(test)]
 mod select_tests;
 #[cfg(test)]
