@@ -8,6 +8,7 @@ mod activation;
 mod axis_map;
 mod broadcast;
 mod conv;
+mod einsum;
 mod elementwise;
 mod feature_norm;
 mod linear;
@@ -101,6 +102,7 @@ const RULES: &[(&str, Rule)] = &[
     ("Tile", shape_broadcast::tile),
     ("Pad", padding::pad),
     ("Resize", resize::resize),
+    ("Einsum", einsum::einsum),
 ];
 
 /// The rule for operator `op`, if there is one.
@@ -125,6 +127,8 @@ fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
         .ok_or_else(|| "no gradient reaches the node's output".to_string())
 }
 
+#[cfg(test)]
+mod einsum_tests;
 #[cfg(test)]
 mod exporter_graph_tests;
 #[cfg(test)]
