@@ -8,6 +8,7 @@ mod activation;
 mod axis_map;
 mod broadcast;
 mod conv;
+mod conv_transpose;
 mod einsum;
 mod elementwise;
 mod feature_norm;
@@ -103,6 +104,7 @@ const RULES: &[(&str, Rule)] = &[
     ("Pad", padding::pad),
     ("Resize", resize::resize),
     ("Einsum", einsum::einsum),
+    ("ConvTranspose", conv_transpose::conv_transpose),
 ];
 
 /// The rule for operator `op`, if there is one.
@@ -127,6 +129,8 @@ fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
         .ok_or_else(|| "no gradient reaches the node's output".to_string())
 }
 
+#[cfg(test)]
+mod conv_transpose_tests;
 #[cfg(test)]
 mod einsum_tests;
 #[cfg(test)]
