@@ -155,7 +155,12 @@ fn gather_indices_computed_from_the_shape() {
     let m = model_at(13, [2, 3, 4], 4, |b| {
         b.node("Shape", &["x"], &["xs"], &[]);
         b.constant("three", &ConstTensor::i64(&[], vec![3]));
-        b.node("Gather", &["xs", "three"], &["w"], &[("axis", Attr::Int(0))]);
+        b.node(
+            "Gather",
+            &["xs", "three"],
+            &["w"],
+            &[("axis", Attr::Int(0))],
+        );
         b.constant("one", &ConstTensor::i64(&[], vec![1]));
         b.node("Sub", &["w", "one"], &["last"], &[]);
         b.node("Gather", &["x", "last"], &["y"], &[("axis", Attr::Int(3))]);
