@@ -38,13 +38,13 @@ fn pad_reflect_and_edge_fold_the_borders_back_in_1d_and_2d() {
         // 1-D: W of 5 padded by 3 and 2 -> 10.
         let one = model_at(13, [1, 2, 5], 4, |b| {
             pad_input(b, &[0, 0, 0, 3, 0, 0, 0, 2]);
-            b.node("Pad", &["x", "pads"], &["y"], &[mode.clone()]);
+            b.node("Pad", &["x", "pads"], &["y"], std::slice::from_ref(&mode));
             dense_head(b, "y", 20, 4, 153)
         });
         // 2-D: H of 4 padded by 2 and 1 -> 7, W of 4 by 1 and 3 -> 8.
         let two = model_at(13, [2, 4, 4], 4, |b| {
             pad_input(b, &[0, 0, 2, 1, 0, 0, 1, 3]);
-            b.node("Pad", &["x", "pads"], &["y"], &[mode.clone()]);
+            b.node("Pad", &["x", "pads"], &["y"], std::slice::from_ref(&mode));
             dense_head(b, "y", 112, 4, 154)
         });
         for (j, m) in [one, two].iter().enumerate() {

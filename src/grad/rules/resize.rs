@@ -136,7 +136,7 @@ pub(super) fn resize(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grad
     for (k, &axis) in axes.iter().enumerate() {
         let (len_in, len_out) = match (in_shape[axis], out_shape[axis]) {
             (Dim::Fixed(i), Dim::Fixed(o)) => (i, o),
-            (a, b) if a == b && scales.get(k).map_or(true, |&s| s == 1.0) => continue,
+            (a, b) if a == b && scales.get(k).is_none_or(|&s| s == 1.0) => continue,
             _ => {
                 return Err(format!(
                     "resizing axis {axis}, which depends on the batch size"
