@@ -1,8 +1,8 @@
 //! Brings forward nodes to the form the gradient graph uses (opset [`crate::onnx::OPSET`] or
 //! the model's own, if newer): inference-only ops become identities, attributes that became
 //! inputs (in opset 13, or earlier for Clip, Slice, Split and Pad) are turned into constant
-//! inputs, old softmax semantics are made explicit, QOperator convolutions become their
-//! dequantized float twins, and max pools also output the indices their backward rule scatters through.
+//! inputs, old softmax semantics are made explicit, QOperator convolutions and matrix
+//! products become their dequantized float twins, and max pools also output the indices their backward rule scatters through.
 
 use std::collections::HashMap;
 
@@ -72,7 +72,9 @@ pub(super) fn normalise(node: &Node, view: &GraphView) -> Result<Vec<Node>, Stri
         "Resize" if view.opset < 11 => {
             return Err("resize before opset 11 is not supported".into());
         }
-        "QLinearConv" => return Ok(qlinear_conv_twin(&node)),
+        "QLinearConv" => return Ok(qlinear_twin(&node, "Conv", 0)),
+        // Per-column weight scales of a `[K, N]` operand lie along its last axis.
+        "QLinearMatMul" => return Ok(qlinear_twin(&node, "MatMul", -1)),
         "Dropout" => {
             if let Some(mask) = node.outputs.get(1).filter(|m| !m.is_empty()) {
                 if view.nodes.iter().any(|n| n.inputs.contains(mask)) {
@@ -119,18 +121,19 @@ fn constant(name: &str, value: ConstTensor) -> Node {
 }
 
 /// QOperator ops that [`normalise`] rewrites into ops with backward rules.
-pub(super) const REWRITTEN_OPS: &[&str] = &["QLinearConv"];
+pub(super) const REWRITTEN_OPS: &[&str] = &["QLinearConv", "QLinearMatMul"];
 
-/// The suffix of the float Conv output in a QOperator twin (see [`qlinear_conv_twin`]).
+/// The suffix of the float Conv or MatMul output in a QOperator twin (see [`qlinear_twin`]).
 pub(super) const FLOAT_TWIN: &str = ".float_twin";
 
-/// `QLinearConv` as its QDQ twin: DequantizeLinear of the input and of the (per-channel)
-/// weight, the int32 bias times `x_scale * w_scale`, a float Conv with the same attributes,
-/// and a QuantizeLinear to the output's scale and zero point. Its straight-through backward
-/// is then the QDQ one. The twin's forward pass accumulates in f32 where QLinearConv does in
-/// int32, so an output may land one quantization step apart at a rounding boundary; attacks
-/// re-verify every success on the real model.
-fn qlinear_conv_twin(node: &Node) -> Vec<Node> {
+/// `QLinearConv` or `QLinearMatMul` as its QDQ twin: DequantizeLinear of the input and of
+/// the (per-channel, along `weight_axis`) weight, QLinearConv's int32 bias times
+/// `x_scale * w_scale`, the float `op` with the node's attributes, and a QuantizeLinear to
+/// the output's scale and zero point. Its straight-through backward is then the QDQ one. The
+/// twin's forward pass accumulates in f32 where the QOperator op does in int32, so an output
+/// may land one quantization step apart at a rounding boundary; attacks re-verify every
+/// success on the real model.
+fn qlinear_twin(node: &Node, op: &str, weight_axis: i64) -> Vec<Node> {
     let y = &node.outputs[0];
     let input = |i: usize| node.inputs.get(i).map_or("", String::as_str);
     let name = |part: &str| format!("{y}.{part}");
@@ -146,7 +149,7 @@ fn qlinear_conv_twin(node: &Node) -> Vec<Node> {
             "DequantizeLinear",
             &[input(3), input(4), input(5)],
             &[&wf],
-            vec![("axis", Attr::Int(0))],
+            vec![("axis", Attr::Int(weight_axis))],
         ),
     ];
     let mut conv_inputs = vec![xf.clone(), wf.clone()];
@@ -168,7 +171,7 @@ fn qlinear_conv_twin(node: &Node) -> Vec<Node> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
-    nodes.push(Node::new("Conv", &conv_inputs, &[&yf], attrs));
+    nodes.push(Node::new(op, &conv_inputs, &[&yf], attrs));
     nodes.push(Node::new(
         "QuantizeLinear",
         &[&yf, input(6), input(7)],

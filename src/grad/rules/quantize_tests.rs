@@ -1,7 +1,8 @@
 //! Tests of the straight-through rules of QuantizeLinear and DequantizeLinear: a quantized
 //! model's input gradient must equal its float twin's (the same graph with the pair removed)
 //! where the input lies in the quantizer's clipping range and be zero outside, in closed form
-//! (finite differences of a quantized model are zero or jumps, so they cannot check it).
+//! (finite differences of a quantized model are zero or jumps, so they cannot check it);
+//! and QLinearConv and QLinearMatMul (QOperator) must differentiate as their QDQ forms.
 
 use ndarray::{Array2, Array4};
 use rand::SeedableRng;
@@ -206,6 +207,73 @@ fn qlinear_conv_differentiates_as_its_qdq_twin() {
     let reason = straight_through(&vjp).expect("straight-through");
     assert!(
         reason.contains("1 QLinearConv as its dequantized float twin"),
+        "{reason}"
+    );
+}
+
+/// `x -> QuantizeLinear -> QLinearMatMul (by a per-column int8 [2, 5] weight) ->
+/// DequantizeLinear -> dense head`, or (`qoperator` false) its QDQ form with a float MatMul.
+fn qlinear_matmul_model(qoperator: bool) -> OnnxModel {
+    let w_int: Vec<i64> = (0..10).map(|i| (i * 53 % 255) - 127).collect();
+    let w_scale = [0.004f32, 0.003, 0.005, 0.002, 0.006];
+    let (x_scale, y_scale) = (0.004f32, 0.01f32);
+    model([3, 2, 2], 4, |b: &mut GraphBuilder| {
+        let int = |b: &mut GraphBuilder, name: &str, dims: &[usize], v: Vec<i64>, to: i64| {
+            b.constant(&format!("{name}.i64"), &ConstTensor::i64(dims, v));
+            b.node(
+                "Cast",
+                &[&format!("{name}.i64")],
+                &[name],
+                &[("to", Attr::Int(to))],
+            );
+        };
+        b.constant("x.scale", &ConstTensor::f32(&[], vec![x_scale]));
+        int(b, "x.zp", &[], vec![128], UINT8);
+        b.constant("y.scale", &ConstTensor::f32(&[], vec![y_scale]));
+        int(b, "y.zp", &[], vec![128], UINT8);
+        b.node("QuantizeLinear", &["x", "x.scale", "x.zp"], &["xq"], &[]);
+        if qoperator {
+            int(b, "w", &[2, 5], w_int.clone(), INT8);
+            b.constant("w.scale", &ConstTensor::f32(&[5], w_scale.to_vec()));
+            int(b, "w.zp", &[5], vec![0; 5], INT8);
+            let inputs = [
+                "xq", "x.scale", "x.zp", "w", "w.scale", "w.zp", "y.scale", "y.zp",
+            ];
+            b.node("QLinearMatMul", &inputs, &["yq"], &[]);
+        } else {
+            b.node("DequantizeLinear", &["xq", "x.scale", "x.zp"], &["xf"], &[]);
+            let w: Vec<f32> = w_int
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| v as f32 * w_scale[i % 5])
+                .collect();
+            b.constant("w", &ConstTensor::f32(&[2, 5], w));
+            b.node("MatMul", &["xf", "w"], &["yf"], &[]);
+            b.node("QuantizeLinear", &["yf", "y.scale", "y.zp"], &["yq"], &[]);
+        }
+        b.node("DequantizeLinear", &["yq", "y.scale", "y.zp"], &["y"], &[]);
+        dense_head(b, "y", 30, 4, 7)
+    })
+}
+
+#[test]
+fn qlinear_matmul_differentiates_as_its_qdq_twin() {
+    let (_, twin, by_hand) =
+        input_gradients(&qlinear_matmul_model(true), &qlinear_matmul_model(false));
+    assert!(
+        by_hand.iter().any(|&g| g != 0.0),
+        "the gradient is zero: the test checks nothing"
+    );
+    for ((idx, &a), &b) in twin.indexed_iter().zip(by_hand.iter()) {
+        assert!(
+            (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+            "at {idx:?}: {a} vs {b}"
+        );
+    }
+    let vjp = vjp_graph(&qlinear_matmul_model(true)).expect("vjp graph");
+    let reason = straight_through(&vjp).expect("straight-through");
+    assert!(
+        reason.contains("1 QLinearMatMul as its dequantized float twin"),
         "{reason}"
     );
 }
