@@ -90,3 +90,19 @@ fn resize_linear_each_coordinate_transform() {
         );
     }
 }
+
+#[test]
+fn resize_with_axes_at_opset_18() {
+    // Scales for the named axes only: W then H, by 1.5 and 2.
+    let m = model_at(18, [2, 2, 4], 4, |b: &mut GraphBuilder| {
+        b.constant("roi", &ConstTensor::f32(&[0], vec![]));
+        b.constant("scales", &ConstTensor::f32(&[2], vec![1.5, 2.0]));
+        let attrs = [
+            ("mode", Attr::Str("linear".into())),
+            ("axes", Attr::Ints(vec![3, -2])),
+        ];
+        b.node("Resize", &["x", "roi", "scales"], &["y"], &attrs);
+        dense_head(b, "y", 2 * 4 * 6, 4, 200)
+    });
+    check(&m, 201);
+}
