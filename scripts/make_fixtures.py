@@ -438,7 +438,7 @@ def save_quantized_reference(folder, images_u8, gen):
     np.save(os.path.join(folder, "logits.npy"), ort_logits(path, x).astype(np.float32))
     seed = torch.randn(x.shape[0], CLASSES, generator=gen)
     np.save(os.path.join(folder, "seed.npy"), seed.numpy().astype(np.float32))
-    # QOperator models get no reference gradient: the auditor falls back to finite differences.
+    # QOperator models get no reference gradient (torch cannot run QLinearConv graphs).
     if all(n.op_type != "QLinearConv" for n in onnx.load(path).graph.node):
         graph = QdqGraph(onnx.load(path))
         xt = torch.from_numpy(x)

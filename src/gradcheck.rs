@@ -37,6 +37,10 @@
 //! so its second differences are f32 rounding alone, and `nu` measures how far a central
 //! difference itself is off. A component that the finite differences cannot resolve is
 //! thus judged against that resolution: a deviation of `10 nu` there is an error of `5e-2`.
+//! `nu` is at least the resolution of the f32 logits, one unit in the last place of a logit
+//! over `2h` (see `resolution`): where the input barely moves the logits (an untrained deep
+//! network, whose gradients are tiny next to its logits) the differences are exactly 0 and
+//! the second differences too, and only that bound says what they cannot resolve.
 //! Noise deviations reach a few `nu` (the median is about `0.6 nu`), so correct gradients
 //! pass; the price is that errors below about `10 nu` go unseen, and the report prints
 //! `nu` relative to the gradient's scale (`fd noise`) for that reason.
@@ -102,6 +106,9 @@ pub const REFINE_DIVISORS: [f32; 2] = [3.0, 10.0];
 pub const KINK_SIGNIFICANCE: f64 = 4.0;
 /// A loss fails when more than this fraction of its coordinates are kinks.
 pub const MAX_KINK_FRACTION: f64 = 0.25;
+/// Above this relative finite-difference noise the report warns that the check resolves
+/// little of the gradient.
+pub const UNRESOLVED_NOISE: f64 = 0.1;
 
 /// RNG stream of the dither; coordinate choices use streams `0..3 * samples`.
 const DITHER_STREAM: u64 = u64::MAX;
@@ -521,6 +528,15 @@ impl fmt::Display for Report {
                 verdict(l.passed)
             )?;
         }
+        for l in self.losses.iter().filter(|l| l.noise > UNRESOLVED_NOISE) {
+            writeln!(
+                f,
+                "{}: the finite differences resolve only {:.1e} of the gradient's scale: errors \
+                 below that go unseen (a larger --step resolves more)",
+                l.loss.name(),
+                l.noise
+            )?;
+        }
         for l in self.losses.iter().filter(|l| !l.passed) {
             if too_many_kinks(l.kinks, l.checked) {
                 writeln!(
@@ -835,7 +851,15 @@ impl Sample<'_> {
             .iter()
             .map(|&loss| Values::of(loss, &probe, self.target))
             .collect();
-        let noise: Vec<f64> = (0..losses).map(|l| noise(&base[l].rows, at_x[l])).collect();
+        let noise: Vec<f64> = Loss::ALL
+            .iter()
+            .enumerate()
+            .map(|(l, &loss)| {
+                let seed = loss.seed(self.logits, self.target);
+                let finest = resolution(&seed, self.logits, settings.step);
+                noise(&base[l].rows, at_x[l]).max(finest)
+            })
+            .collect();
         // The coordinate for loss `l` at step `h`, its noise scaled from the first step's.
         let at = |l: usize, values: &Values, j: usize, h: f32| -> Option<Coordinate> {
             let nu = noise[l] * f64::from(settings.step) / f64::from(h);
@@ -898,6 +922,28 @@ impl Sample<'_> {
         }
         Ok((per_loss, queries))
     }
+}
+
+/// The finest central difference that f32 logits `z` can show for a loss with seed
+/// `dL/dz` at step `h`: `max_k |dL/dz_k| ulp(z_k) / 2h`, one logit moving by one unit in the
+/// last place. A gradient below it leaves every logit unchanged (the finite difference is
+/// exactly 0) and measured second differences are 0 too, so without this bound the noise
+/// would read 0 and a correct gradient would fail against an unresolved difference.
+fn resolution(seed: &[f64], z: ArrayView1<f32>, h: f32) -> f64 {
+    let ulp = |v: f32| {
+        let a = v.abs();
+        if a.is_finite() {
+            f64::from(f32::from_bits(a.to_bits() + 1) - a)
+        } else {
+            0.0
+        }
+    };
+    let largest = seed
+        .iter()
+        .zip(z.iter())
+        .map(|(s, &v)| s.abs() * ulp(v))
+        .fold(0.0, f64::max);
+    largest / (2.0 * f64::from(h))
 }
 
 /// The finite-difference noise of a sample: the median over the probed coordinates of

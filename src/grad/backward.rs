@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::opset::normalise;
+use super::opset::{normalise, twin_shapes, REWRITTEN_OPS};
 use super::rules::{rule_for, straight_through_reason};
 use super::GradError;
 use crate::onnx::{Attr, ConstTensor, Dim, GraphBuilder, GraphView, Node, OnnxModel, OPSET};
@@ -94,7 +94,8 @@ fn model_layout_dims(view: &GraphView) -> Vec<Option<usize>> {
 }
 
 /// The logits graph's nodes in the gradient graph's opset. Every node on a path from the
-/// image input to the logits must have a rule; nodes that only compute shapes need none.
+/// image input to the logits must have a rule (or be rewritten into ops that have one, as
+/// QOperator convolutions are); nodes that only compute shapes need none.
 pub(super) fn forward_nodes(view: &GraphView, path: &Path) -> Result<Vec<Node>, GradError> {
     let needs = depends_on(
         &view.nodes,
@@ -106,7 +107,7 @@ pub(super) fn forward_nodes(view: &GraphView, path: &Path) -> Result<Vec<Node>, 
         .filter(|n| {
             let on_path =
                 !SHAPE_OPS.contains(&n.op.as_str()) && n.inputs.iter().any(|i| needs.contains(i));
-            on_path && rule_for(&n.op).is_none()
+            on_path && rule_for(&n.op).is_none() && !REWRITTEN_OPS.contains(&n.op.as_str())
         })
         .map(|n| n.op.clone())
         .collect();
@@ -156,6 +157,7 @@ pub(super) fn append_backward(
         view,
         needs,
         constants,
+        twin_shapes: twin_shapes(nodes, view),
         counter: 0,
     };
     let mut contributions: HashMap<String, Vec<String>> = HashMap::new();
@@ -245,6 +247,8 @@ pub(super) struct Ctx<'a> {
     view: &'a GraphView,
     needs: HashSet<String>,
     constants: HashMap<String, ConstTensor>,
+    /// Shapes of the tensors that QOperator twins add (see `opset::twin_shapes`).
+    twin_shapes: HashMap<String, Vec<Dim>>,
     counter: usize,
 }
 
@@ -259,6 +263,7 @@ impl Ctx<'_> {
         self.view
             .shape(tensor)
             .map(<[Dim]>::to_vec)
+            .or_else(|| self.twin_shapes.get(tensor).cloned())
             .ok_or_else(|| format!("the shape of '{tensor}' is unknown"))
     }
 

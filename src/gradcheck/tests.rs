@@ -11,6 +11,17 @@ use crate::onnx::{Attr, GraphBuilder, OnnxModel};
 
 /// `Flatten`, `Gemm` to `hidden` units, `Relu`, `Gemm` to `classes` on `[batch, c, h, w]`.
 fn relu_net(chw: [usize; 3], hidden: usize, classes: usize, seed: u64) -> OnnxModel {
+    shifted_relu_net(chw, hidden, classes, seed, 0.0)
+}
+
+/// [`relu_net`] plus `offset` on every logit: the same gradients, coarser f32 logits.
+fn shifted_relu_net(
+    chw: [usize; 3],
+    hidden: usize,
+    classes: usize,
+    seed: u64,
+    offset: f32,
+) -> OnnxModel {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
     let features: usize = chw.iter().product();
@@ -24,7 +35,9 @@ fn relu_net(chw: [usize; 3], hidden: usize, classes: usize, seed: u64) -> OnnxMo
     let t = [("transB", Attr::Int(1))];
     b.node("Gemm", &["f", "w1", "b1"], &["z1"], &t);
     b.node("Relu", &["z1"], &["a1"], &[]);
-    b.node("Gemm", &["a1", "w2", "b2"], &["logits"], &t);
+    b.node("Gemm", &["a1", "w2", "b2"], &["z2"], &t);
+    b.initializer("offset", &[1], &[offset]);
+    b.node("Add", &["z2", "offset"], &["logits"], &[]);
     b.output("logits", &[None, Some(classes)]);
     b.finish("gradcheck-test.onnx".into()).expect("valid model")
 }
@@ -365,5 +378,27 @@ fn labels_outside_the_model_are_a_usage_error() {
     assert_eq!(
         err.to_string(),
         "label 10 of sample 1 is out of range for a model with 10 classes"
+    );
+}
+
+#[test]
+fn gradients_below_the_resolution_of_f32_logits_do_not_fail() {
+    // Regression: an untrained MobileNet's gradients are so small next to its logits that
+    // every central difference of the logit difference was exactly 0, the measured noise 0,
+    // and the correct gradient failed. Here an offset of 2^20 makes a logit's unit in the last
+    // place 0.125, far above what a step of 3e-4 moves it.
+    let model = TractDifferentiable::new(shifted_relu_net([1, 8, 8], 16, 10, 1, 1_048_576.0))
+        .expect("vjp graph");
+    let report = check(&model, Coords::Count(16));
+    assert!(report.passed(), "{report}");
+    for l in &report.losses {
+        assert!(l.noise > UNRESOLVED_NOISE, "{report}");
+    }
+    assert!(report.to_string().contains("errors below that go unseen"));
+    // The same network without the offset resolves its gradients, and a wrong one fails.
+    let report = check(&wrong(1.0, 0.0), Coords::Count(16));
+    assert!(
+        report.losses.iter().all(|l| l.noise < UNRESOLVED_NOISE),
+        "{report}"
     );
 }

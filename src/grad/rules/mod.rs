@@ -5,18 +5,24 @@
 //! such as shapes and, for input gradients, weights). Rules emit only standard ONNX ops.
 
 mod activation;
+mod axis_map;
 mod broadcast;
 mod conv;
+mod conv_transpose;
+mod einsum;
 mod elementwise;
 mod feature_norm;
 mod linear;
 mod normalization;
+mod padding;
 mod piecewise;
 mod pool;
 mod quantize;
 mod reduce;
+mod resize;
 mod select;
 mod shape;
+mod shape_broadcast;
 mod smooth;
 mod softmax;
 mod variadic;
@@ -93,6 +99,12 @@ const RULES: &[(&str, Rule)] = &[
     ("Mean", variadic::mean),
     ("Where", variadic::where_),
     ("Cast", variadic::cast),
+    ("Expand", shape_broadcast::expand),
+    ("Tile", shape_broadcast::tile),
+    ("Pad", padding::pad),
+    ("Resize", resize::resize),
+    ("Einsum", einsum::einsum),
+    ("ConvTranspose", conv_transpose::conv_transpose),
 ];
 
 /// The rule for operator `op`, if there is one.
@@ -118,9 +130,15 @@ fn only(out_grads: &[Option<String>]) -> Result<&str, String> {
 }
 
 #[cfg(test)]
+mod conv_transpose_tests;
+#[cfg(test)]
+mod einsum_tests;
+#[cfg(test)]
 mod exporter_graph_tests;
 #[cfg(test)]
 mod feature_norm_tests;
+#[cfg(test)]
+mod padding_tests;
 #[cfg(test)]
 mod piecewise_tests;
 #[cfg(test)]
@@ -128,7 +146,11 @@ mod quantize_tests;
 #[cfg(test)]
 mod reduce_tests;
 #[cfg(test)]
+mod resize_tests;
+#[cfg(test)]
 mod select_tests;
+#[cfg(test)]
+mod shape_broadcast_tests;
 #[cfg(test)]
 mod smooth_tests;
 #[cfg(test)]

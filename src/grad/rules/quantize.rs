@@ -1,9 +1,11 @@
 //! QuantizeLinear and DequantizeLinear (QDQ-format int8 models) by the straight-through
 //! estimator (BPDA, Athalye et al. 2018): the forward pass stays the real quantized model,
 //! and the backward pass treats each quantize-dequantize pair as the identity inside the
-//! quantizer's clipping range and zero outside.
+//! quantizer's clipping range and zero outside. QOperator convolutions and matrix products
+//! reach these rules as their QDQ twins (the opset normalisation rewrites them).
 
 use super::{only, Ctx, Grads};
+use crate::grad::opset::FLOAT_TWIN;
 use crate::onnx::{Attr, Node};
 
 /// Quantization steps beyond zero at which any quantizer saturates (16-bit types included)
@@ -91,9 +93,22 @@ pub(in crate::grad) fn straight_through_reason(
         .iter()
         .filter(|n| n.op == "QuantizeLinear" && needs.contains(&n.inputs[0]))
         .count();
+    let mut twins = String::new();
+    for (float, op) in [("Conv", "QLinearConv"), ("MatMul", "QLinearMatMul")] {
+        let n = nodes
+            .iter()
+            .filter(|n| n.op == float && n.outputs.iter().any(|o| o.ends_with(FLOAT_TWIN)))
+            .count();
+        if n > 0 {
+            let (its, s) = if n == 1 { ("its", "") } else { ("their", "s") };
+            twins.push_str(&format!(
+                "{n} {op} as {its} dequantized float twin{s} (DequantizeLinear, {float}, QuantizeLinear); "
+            ));
+        }
+    }
     (pairs > 0).then(|| {
         format!(
-            "{pairs} QuantizeLinear -> DequantizeLinear pair{} differentiated as the identity inside the clipping range (BPDA); attacks are verified on the quantized model",
+            "{twins}{pairs} QuantizeLinear -> DequantizeLinear pair{} differentiated as the identity inside the clipping range (BPDA); attacks are verified on the quantized model",
             if pairs > 1 { "s" } else { "" }
         )
     })

@@ -1,41 +1,19 @@
 //! Ops that pick elements of their data input: Slice, Split, Gather and GatherElements.
 //! Slice and Gather with constant positions scatter the gradient back with a 0/1 selection
-//! matrix along each affected axis (a MatMul, which tract runs with a symbolic batch and which
-//! sums repeated picks).
+//! matrix along each affected axis ([`scatter_along`]).
 
+use super::axis_map::scatter_along;
 use super::{only, Ctx, Grads};
 use crate::onnx::{Attr, Dim, Node};
 
-/// `g` (shaped like the forward output) mapped back along `axis` of a rank-`rank` tensor
-/// whose size on that axis is `size`: position `i` of the output's axis came from position
-/// `picked[i]` of the input's.
-fn scatter_along(
-    ctx: &mut Ctx,
-    g: &str,
-    axis: usize,
-    rank: usize,
-    picked: &[usize],
-    size: usize,
-) -> String {
-    let mut matrix = vec![0f32; picked.len() * size];
-    for (i, &p) in picked.iter().enumerate() {
-        matrix[i * size + p] += 1.0;
-    }
-    let matrix = ctx.floats(&[picked.len(), size], matrix);
-    if axis + 1 == rank {
-        return ctx.emit("MatMul", &[g, &matrix], vec![]);
-    }
-    // Swap `axis` with the last axis, multiply, swap back (a swap is its own inverse).
-    let mut perm: Vec<i64> = (0..rank as i64).collect();
-    perm.swap(axis, rank - 1);
-    let last = ctx.emit("Transpose", &[g], vec![("perm", Attr::Ints(perm.clone()))]);
-    let mapped = ctx.emit("MatMul", &[&last, &matrix], vec![]);
-    ctx.emit("Transpose", &[&mapped], vec![("perm", Attr::Ints(perm))])
-}
-
 /// An integer constant input or attribute: the input `i` if present (it must be a
 /// constant), else attribute `attr`.
-fn const_param(ctx: &Ctx, node: &Node, i: usize, attr: &str) -> Result<Option<Vec<i64>>, String> {
+pub(super) fn const_param(
+    ctx: &Ctx,
+    node: &Node,
+    i: usize,
+    attr: &str,
+) -> Result<Option<Vec<i64>>, String> {
     match node.inputs.get(i).filter(|n| !n.is_empty()) {
         Some(name) => ctx
             .const_ints(name)
@@ -46,7 +24,7 @@ fn const_param(ctx: &Ctx, node: &Node, i: usize, attr: &str) -> Result<Option<Ve
 }
 
 /// The fixed size of axis `axis` of `x`.
-fn axis_size(ctx: &Ctx, x: &str, axis: usize) -> Result<usize, String> {
+pub(super) fn axis_size(ctx: &Ctx, x: &str, axis: usize) -> Result<usize, String> {
     match ctx.shape(x)?.get(axis) {
         Some(Dim::Fixed(n)) => Ok(*n),
         Some(_) => Err(format!(
@@ -56,7 +34,7 @@ fn axis_size(ctx: &Ctx, x: &str, axis: usize) -> Result<usize, String> {
     }
 }
 
-fn positive_axis(axis: i64, rank: usize) -> Result<usize, String> {
+pub(super) fn positive_axis(axis: i64, rank: usize) -> Result<usize, String> {
     let a = if axis < 0 { axis + rank as i64 } else { axis };
     usize::try_from(a)
         .ok()
@@ -111,6 +89,7 @@ pub(super) fn slice(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grads
         if picked.iter().copied().eq(0..size) {
             continue;
         }
+        let picked: Vec<Option<usize>> = picked.into_iter().map(Some).collect();
         g = scatter_along(ctx, &g, axis, rank, &picked, size);
     }
     Ok(vec![Some(g), None, None, None, None])
@@ -154,6 +133,7 @@ pub(super) fn gather(ctx: &mut Ctx, node: &Node, out: &[Option<String>]) -> Grad
             usize::try_from(p)
                 .ok()
                 .filter(|&p| p < size)
+                .map(Some)
                 .ok_or_else(|| format!("gather index {i} is out of range for size {size}"))
         })
         .collect::<Result<Vec<_>, _>>()?;

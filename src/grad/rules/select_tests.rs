@@ -147,3 +147,25 @@ fn gather_elements_with_repeated_indices() {
     let (a, n) = gradients(&m, 3, 1e-2, 116);
     assert_close_discriminating(&a, &n, 1e-3);
 }
+
+#[test]
+fn gather_indices_computed_from_the_shape() {
+    // The last column, its index computed as Shape(x)[3] - 1 (concrete once the input's shape
+    // is), as dynamo exports `x[..., -1]`.
+    let m = model_at(13, [2, 3, 4], 4, |b| {
+        b.node("Shape", &["x"], &["xs"], &[]);
+        b.constant("three", &ConstTensor::i64(&[], vec![3]));
+        b.node(
+            "Gather",
+            &["xs", "three"],
+            &["w"],
+            &[("axis", Attr::Int(0))],
+        );
+        b.constant("one", &ConstTensor::i64(&[], vec![1]));
+        b.node("Sub", &["w", "one"], &["last"], &[]);
+        b.node("Gather", &["x", "last"], &["y"], &[("axis", Attr::Int(3))]);
+        dense_head(b, "y", 6, 4, 117)
+    });
+    let (a, n) = gradients(&m, 3, 1e-2, 118);
+    assert_close_discriminating(&a, &n, 1e-3);
+}

@@ -1,4 +1,4 @@
-//! Tests of Max, Min, Sum, Mean, Where, Expand and Cast with broadcasting operands.
+//! Tests of Max, Min, Sum, Mean, Where and Cast with broadcasting operands.
 
 use super::tests::{
     assert_close_discriminating, dense_head, gradients, gradients_away_from, model,
