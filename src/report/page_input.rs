@@ -182,7 +182,7 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
         });
     }
     let summary_path = dir.join("summary.csv");
-    if !summary_path.is_file() {
+    if std::fs::symlink_metadata(&summary_path).is_err() {
         return Err(ReportInputError::NoSummary {
             dir: dir.to_path_buf(),
         });
@@ -206,10 +206,9 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
                 path: models.clone(),
                 source,
             })?;
-            let path = entry.path();
-            if path.is_file() {
-                paths.push(path);
-            }
+            // Every entry is kept, whatever its kind: a log that is a FIFO or a dangling
+            // link is an error below, not a chain left out of the figures.
+            paths.push(entry.path());
         }
         paths.sort();
         for path in paths {
@@ -231,12 +230,13 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
     })
 }
 
-/// The rows of `path` if it exists.
+/// The rows of `path` if it exists. A path that exists in any form (a dangling link, a
+/// FIFO, a folder) is read, so that it fails loudly instead of being left out unseen.
 fn optional<T: DeserializeOwned>(
     path: &Path,
     versioned: bool,
 ) -> Result<Option<Vec<T>>, ReportInputError> {
-    if path.is_file() {
+    if std::fs::symlink_metadata(path).is_ok() {
         read_csv(path, versioned).map(Some)
     } else {
         Ok(None)
@@ -246,11 +246,14 @@ fn optional<T: DeserializeOwned>(
 /// Every row of the CSV file `path`, by header name; with `versioned`, every row's
 /// `schema_version` must be one this build knows.
 fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>, ReportInputError> {
-    let file = std::fs::File::open(path).map_err(|source| ReportInputError::Io {
+    let io = |source| ReportInputError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    let mut reader = csv::Reader::from_reader(file);
+    };
+    let file = crate::regular_file::open(path).map_err(io)?;
+    // Read no further than the length found when opened, even if the file grows.
+    let len = file.metadata().map_err(io)?.len();
+    let mut reader = csv::Reader::from_reader(std::io::Read::take(file, len));
     let headers = reader
         .headers()
         .map_err(|e| malformed(path, &e, None))?
@@ -350,6 +353,38 @@ mod tests {
         assert_eq!(row.masking_verdict, None);
         assert_eq!(row.role, "");
         assert!(folder.diagnosis.is_none() && folder.manifest.is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_optional_report_input_that_is_a_fifo_or_a_dangling_link_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("summary.csv"),
+            "schema_version,model,attack,norm,budget,samples,clean_accuracy,\
+             adversarial_accuracy,success_rate,mean_min_l2,mean_min_linf,mean_min_l0,\
+             sensitivity_softmax,sensitivity_logit_sum,sha256\n\
+             1,m.onnx,fgsm,linf,0.3,10,0.9,0.4,0.5,,,,0.001,2.5,abc\n",
+        )
+        .unwrap();
+        read_folder(dir.path()).unwrap();
+        let diagnosis = dir.path().join("diagnosis.csv");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&diagnosis)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(matches!(err, ReportInputError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("diagnosis.csv"), "{err}");
+        assert!(err.to_string().contains("a fifo"), "{err}");
+        std::fs::remove_file(&diagnosis).unwrap();
+
+        std::fs::create_dir(dir.path().join(MODELS_FOLDER)).unwrap();
+        let log = dir.path().join(MODELS_FOLDER).join("teacher-T1.log.csv");
+        std::os::unix::fs::symlink(dir.path().join("gone.csv"), &log).unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("teacher-T1.log.csv"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,9 @@ use std::str::FromStr;
 use super::schema::{Column, SCHEMA_VERSION};
 use crate::error::{Error, Result};
 
+/// Largest report file read back, in bytes: far above any audit's CSV, far below memory.
+const MAX_CSV_BYTES: u64 = 1 << 32;
+
 /// A report file read back.
 pub struct Table {
     path: PathBuf,
@@ -28,7 +31,7 @@ impl Table {
     /// version.
     pub fn read<R>(path: &Path, columns: &[Column<R>]) -> Result<Table> {
         let names: Vec<&'static str> = columns.iter().map(|c| c.name).collect();
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = crate::regular_file::read(path, MAX_CSV_BYTES).map_err(|e| {
             let message = if e.kind() == std::io::ErrorKind::NotFound {
                 format!("{} is missing", path.display())
             } else {

@@ -79,7 +79,7 @@ impl Folder {
             });
         }
         let path = dir.join("shard.csv");
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Err(Error::Usage {
                 message: format!(
                     "{} has no shard.csv: it is not the folder of a finished audit",
@@ -417,7 +417,7 @@ impl Folder {
                         "the audit saved examples (--save-examples): run that shard again".into(),
                     ),
                 };
-                let file = std::fs::File::open(&path).map_err(|e| refuse(e.to_string()))?;
+                let file = crate::regular_file::open(&path).map_err(|e| refuse(e.to_string()))?;
                 let images = Array4::<f32>::read_npy(file)
                     .map_err(|e| refuse(format!("not a 4-d f32 .npy batch: {e}")))?;
                 if images.shape()[0] != records.len() {
