@@ -18,6 +18,7 @@ use robustaudit::report::{
 use sha2::{Digest, Sha256};
 
 use super::dataset::DataSource;
+use super::stdout::{outln, Stdout};
 use crate::cli::{AuditArgs, Gradients};
 
 /// Resolves the attacks and models, runs the audit (or its shard) with a progress bar on
@@ -123,22 +124,30 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             samples.start, samples.end
         )
     };
-    println!(
+    let mut out = Stdout::new();
+    outln!(
+        out,
         "audit of {} model(s) on {} images of {}, seed {}{part}",
         models.len(),
         data.len(),
         data.name,
         args.seed
-    );
-    print_summaries(&report.summaries);
-    print_verdicts(&report);
-    print_written(&args.out, &files, &shard_file);
-    Ok(())
+    )?;
+    print_summaries(&mut out, &report.summaries)?;
+    print_verdicts(&mut out, &report)?;
+    print_written(&mut out, &args.out, &files, &shard_file)?;
+    out.finish()
 }
 
 /// The files written into `out`.
-pub fn print_written(out: &Path, files: &ReportFiles, shard: &Path) {
-    println!(
+pub fn print_written(
+    stdout: &mut Stdout,
+    out: &Path,
+    files: &ReportFiles,
+    shard: &Path,
+) -> Result<()> {
+    outln!(
+        stdout,
         "wrote {}, {}, {}, {}, {}, {}",
         files.samples.display(),
         files.summary.display(),
@@ -146,22 +155,31 @@ pub fn print_written(out: &Path, files: &ReportFiles, shard: &Path) {
         files.timings.display(),
         files.sensitivity.display(),
         shard.display()
-    );
+    )?;
     if !files.examples.is_empty() {
-        println!(
+        outln!(
+            stdout,
             "wrote {} example batches under {}",
             files.examples.len(),
             out.join("examples").display()
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// One line per summary row: accuracies, success rate and mean minimal distortion.
-pub fn print_summaries(summaries: &[SummaryRecord]) {
-    println!(
+pub fn print_summaries(out: &mut Stdout, summaries: &[SummaryRecord]) -> Result<()> {
+    outln!(
+        out,
         "{:<28} {:<9} {:<12} {:>9} {:>9} {:>9} {:>12}",
-        "model", "attack", "budget", "clean", "adv acc", "success", "mean min"
-    );
+        "model",
+        "attack",
+        "budget",
+        "clean",
+        "adv acc",
+        "success",
+        "mean min"
+    )?;
     for s in summaries {
         let budget = s
             .budget
@@ -173,7 +191,8 @@ pub fn print_summaries(summaries: &[SummaryRecord]) {
             || "-".to_string(),
             |d| format!("{:.4} {}", d.get(s.norm), s.norm),
         );
-        println!(
+        outln!(
+            out,
             "{:<28} {:<9} {:<12} {:>9.4} {:>9.4} {:>9} {:>12}",
             s.model.name,
             s.attack,
@@ -182,12 +201,13 @@ pub fn print_summaries(summaries: &[SummaryRecord]) {
             s.adversarial_accuracy(),
             rate,
             distortion
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// One line per model: its gradient-masking verdict and the checks that flagged it.
-pub fn print_verdicts(report: &AuditReport) {
+pub fn print_verdicts(out: &mut Stdout, report: &AuditReport) -> Result<()> {
     for m in &report.models {
         let findings: Vec<_> = report
             .diagnosis
@@ -205,12 +225,14 @@ pub fn print_verdicts(report: &AuditReport) {
         } else {
             format!(" ({})", flagged.join(", "))
         };
-        println!(
+        outln!(
+            out,
             "gradient masking of {}: {}{why}",
             m.name,
             verdict(findings.iter().copied())
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// The attacks of `--attacks`, built with the `--attack-param` overrides that name them.

@@ -6,6 +6,7 @@ use robustaudit::gradcheck::{self, Progress, Settings, Tolerance};
 use robustaudit::model::{Classifier, TractDifferentiable};
 
 use super::dataset::DataSource;
+use super::stdout::{outln, Stdout};
 use crate::cli::GradcheckArgs;
 
 /// Builds the model's VJP graph, loads the samples, runs the check and prints its table;
@@ -36,17 +37,25 @@ pub fn run(args: &GradcheckArgs) -> Result<()> {
     bar.0.finish_and_clear();
     let report = report?;
 
-    println!(
+    let mut out = Stdout::new();
+    outln!(
+        out,
         "gradcheck {} on {}: {} samples of {c}x{h}x{w}, {origin}",
         args.model.display(),
         data.name,
         report.samples
-    );
-    println!(
+    )?;
+    outln!(
+        out,
         "step {:e}, dither {:e}, seed {}, {} coordinates per sample and loss, {} forward passes",
-        settings.step, settings.dither, settings.seed, settings.coords, report.queries
-    );
-    print!("{report}");
+        settings.step,
+        settings.dither,
+        settings.seed,
+        settings.coords,
+        report.queries
+    )?;
+    out.print(format_args!("{report}"))?;
+    out.finish()?;
     if report.passed() {
         Ok(())
     } else {

@@ -7,6 +7,7 @@ mod fixtures;
 mod gradcheck;
 mod image_folder;
 mod inspect;
+mod pipes;
 mod report;
 mod shard;
 mod tract;
