@@ -4,6 +4,7 @@
 //! (`robustaudit report`).
 
 mod audited;
+mod csv_line;
 mod document;
 mod format;
 mod headline;
@@ -14,6 +15,7 @@ mod markdown;
 mod merge;
 mod page;
 mod page_input;
+mod plausible;
 mod plots;
 mod read;
 mod render;

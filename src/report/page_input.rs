@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::csv_line::{line_at, line_of};
 use super::input_error::ReportInputError;
+use super::plausible::Plausible;
 use super::schema::SCHEMA_VERSION;
 
 /// One row of `summary.csv`: a (model, attack, budget).
@@ -232,7 +234,7 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
 
 /// The rows of `path` if it exists. A path that exists in any form (a dangling link, a
 /// FIFO, a folder) is read, so that it fails loudly instead of being left out unseen.
-fn optional<T: DeserializeOwned>(
+fn optional<T: DeserializeOwned + Plausible>(
     path: &Path,
     versioned: bool,
 ) -> Result<Option<Vec<T>>, ReportInputError> {
@@ -243,20 +245,24 @@ fn optional<T: DeserializeOwned>(
     }
 }
 
+/// Largest report input read, in bytes: far above any audit's or training log's CSV.
+const MAX_CSV_BYTES: u64 = 1 << 32;
+
 /// Every row of the CSV file `path`, by header name; with `versioned`, every row's
-/// `schema_version` must be one this build knows.
-fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>, ReportInputError> {
-    let io = |source| ReportInputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = crate::regular_file::open(path).map_err(io)?;
-    // Read no further than the length found when opened, even if the file grows.
-    let len = file.metadata().map_err(io)?.len();
-    let mut reader = csv::Reader::from_reader(std::io::Read::take(file, len));
+/// `schema_version` must be one this build knows. Every row must be [`Plausible`].
+fn read_csv<T: DeserializeOwned + Plausible>(
+    path: &Path,
+    versioned: bool,
+) -> Result<Vec<T>, ReportInputError> {
+    let bytes =
+        crate::regular_file::read(path, MAX_CSV_BYTES).map_err(|source| ReportInputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
     let headers = reader
         .headers()
-        .map_err(|e| malformed(path, &e, None))?
+        .map_err(|e| malformed(path, &bytes, &e, None))?
         .clone();
     let version_column = headers.iter().position(|h| h == "schema_version");
     if versioned && version_column.is_none() {
@@ -268,8 +274,8 @@ fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>,
     }
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| malformed(path, &e, Some(&headers)))?;
-        let line = record.position().map_or(0, csv::Position::line);
+        let record = record.map_err(|e| malformed(path, &bytes, &e, Some(&headers)))?;
+        let line = line_at(&bytes, record.position());
         if let (true, Some(column)) = (versioned, version_column) {
             let found = record.get(column).unwrap_or("");
             let known = found
@@ -284,9 +290,15 @@ fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>,
                 });
             }
         }
-        let row = record
+        let row: T = record
             .deserialize(Some(&headers))
-            .map_err(|e| malformed(path, &e, Some(&headers)))?;
+            .map_err(|e| malformed(path, &bytes, &e, Some(&headers)))?;
+        row.plausible()
+            .map_err(|reason| ReportInputError::Malformed {
+                path: path.to_path_buf(),
+                line: Some(line),
+                reason,
+            })?;
         rows.push(row);
     }
     Ok(rows)
@@ -296,10 +308,11 @@ fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>,
 /// its column.
 fn malformed(
     path: &Path,
+    bytes: &[u8],
     error: &csv::Error,
     headers: Option<&csv::StringRecord>,
 ) -> ReportInputError {
-    let line = error.position().map(csv::Position::line);
+    let line = error.position().map(|p| line_of(bytes, p.byte()));
     let reason = match error.kind() {
         csv::ErrorKind::Deserialize { err, .. } => {
             let column = err
@@ -385,6 +398,31 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("gone.csv"), &log).unwrap();
         let err = read_folder(dir.path()).unwrap_err();
         assert!(err.to_string().contains("teacher-T1.log.csv"), "{err}");
+    }
+
+    #[test]
+    fn a_training_log_with_nan_or_absurd_accuracy_is_refused_on_its_own_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("teacher-T1.log.csv");
+        for (value, shown) in [("nan", "NaN"), ("1e308", "1e308"), ("-1e308", "-1e308")] {
+            // A blank line before the bad row: the csv reader's own count would say line 3.
+            std::fs::write(
+                &log,
+                format!(
+                    "epoch,loss,train_accuracy,test_accuracy,seconds\n1,0.5,0.8,0.7,1\n\n\
+                     2,0.4,{value},0.8,1\n"
+                ),
+            )
+            .unwrap();
+            let err = read_csv::<EpochRow>(&log, false).unwrap_err().to_string();
+            assert!(
+                err.ends_with(&format!(
+                    "teacher-T1.log.csv, line 4: column train_accuracy: {shown} is not a \
+                     fraction in [0, 1]"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::csv_line::line_at;
 use super::schema::{Column, SCHEMA_VERSION};
 use crate::error::{Error, Result};
 
@@ -56,8 +57,8 @@ impl Table {
             .from_reader(bytes.as_slice());
         let mut rows = Vec::new();
         for record in reader.records() {
-            let record = record.map_err(|e| malformed(path, e))?;
-            let line = record.position().map_or(0, csv::Position::line);
+            let record = record.map_err(|e| malformed(path, &bytes, e))?;
+            let line = line_at(&bytes, record.position());
             rows.push((line, record));
         }
         if rows.is_empty() {
@@ -192,7 +193,7 @@ fn located(path: &Path, line: u64, what: &str) -> Error {
     }
 }
 
-fn malformed(path: &Path, e: csv::Error) -> Error {
+fn malformed(path: &Path, bytes: &[u8], e: csv::Error) -> Error {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             pos,
@@ -200,12 +201,12 @@ fn malformed(path: &Path, e: csv::Error) -> Error {
             len,
         } => located(
             path,
-            pos.as_ref().map_or(0, csv::Position::line),
+            line_at(bytes, pos.as_ref()),
             &format!("{len} fields where the header has {expected_len} (cut short?)"),
         ),
         _ => located(
             path,
-            e.position().map_or(0, csv::Position::line),
+            line_at(bytes, e.position()),
             &format!("not valid csv: {e}"),
         ),
     }
