@@ -13,7 +13,7 @@ use super::super::schema::{
 use super::super::write::example_path;
 use super::super::ShardRecord;
 use crate::attacks::{by_reported_name, Attack, BudgetKind, Norm, Params, Queries};
-use crate::audit::{norm_of, ModelInfo, SampleRecord, SensitivityRecord, Shard};
+use crate::audit::{norm_of, ModelInfo, SampleRecord, SensitivityRecord, Shard, MAX_SHARDS};
 use crate::error::{Error, Result};
 use crate::metrics::{Distortion, Sensitivity};
 
@@ -624,6 +624,12 @@ fn sample_record(row: &Row, entry: &Entry) -> Result<SampleRecord> {
 fn shard_record(row: &Row) -> Result<ShardRecord> {
     let index: usize = row.parse("shard")?;
     let count: usize = row.parse("shards")?;
+    if count > MAX_SHARDS {
+        return Err(row.error(
+            "shards",
+            &format!("{count} is more than the {MAX_SHARDS} shards an audit can have"),
+        ));
+    }
     if index >= count {
         return Err(row.error("shard", &format!("{index} is not below shards {count}")));
     }
