@@ -4,6 +4,7 @@
 //! (`robustaudit report`).
 
 mod audited;
+mod csv_cell;
 mod csv_line;
 mod document;
 mod format;

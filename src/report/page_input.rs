@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::csv_cell::restore;
 use super::csv_line::{line_at, line_of};
 use super::input_error::ReportInputError;
 use super::plausible::Plausible;
@@ -290,6 +291,9 @@ fn read_csv<T: DeserializeOwned + Plausible>(
                 });
             }
         }
+        let mut restored: csv::StringRecord = record.iter().map(restore).collect();
+        restored.set_position(record.position().cloned());
+        let record = restored;
         let row: T = record
             .deserialize(Some(&headers))
             .map_err(|e| malformed(path, &bytes, &e, Some(&headers)))?;

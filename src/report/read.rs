@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::csv_cell::restore;
 use super::csv_line::line_at;
 use super::schema::{Column, SCHEMA_VERSION};
 use crate::error::{Error, Result};
@@ -135,7 +136,7 @@ impl Row<'_> {
         self.line
     }
 
-    /// The field of column `name`.
+    /// The field of column `name`, as the writer was given it ([`restore`]d).
     pub fn text(&self, name: &str) -> Result<&str> {
         let index = self
             .table
@@ -147,6 +148,7 @@ impl Row<'_> {
             })?;
         self.record
             .get(index)
+            .map(restore)
             .ok_or_else(|| self.error(name, "is missing"))
     }
 
@@ -166,9 +168,9 @@ impl Row<'_> {
         }
     }
 
-    /// Every field, in column order.
+    /// Every field, in column order, as the writer was given it.
     pub fn fields(&self) -> impl Iterator<Item = &str> {
-        self.record.iter()
+        self.record.iter().map(restore)
     }
 
     /// A usage error about column `name` of this row.

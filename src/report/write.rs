@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray_npy::WriteNpyExt;
 
+use super::csv_cell::neutralise;
 use super::schema::{
     Column, TimingRow, DIAGNOSIS_COLUMNS, SAMPLE_COLUMNS, SENSITIVITY_COLUMNS, SHARD_COLUMNS,
     SUMMARY_COLUMNS, TIMING_COLUMNS,
@@ -152,7 +153,7 @@ pub fn example_path(
         .join(name)
 }
 
-/// The header and rows of one file, CSV-encoded.
+/// The header and rows of one file, CSV-encoded, every cell [`neutralise`]d.
 fn csv_bytes<R>(columns: &[Column<R>], rows: &[R], path: &Path) -> Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| Error::Internal {
@@ -162,8 +163,9 @@ fn csv_bytes<R>(columns: &[Column<R>], rows: &[R], path: &Path) -> Result<Vec<u8
         .write_record(columns.iter().map(|c| c.name))
         .map_err(fail)?;
     for row in rows {
+        let cells: Vec<String> = columns.iter().map(|c| (c.value)(row)).collect();
         writer
-            .write_record(columns.iter().map(|c| (c.value)(row)))
+            .write_record(cells.iter().map(|c| neutralise(c).into_owned()))
             .map_err(fail)?;
     }
     writer.into_inner().map_err(|e| Error::Internal {
