@@ -102,6 +102,7 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         examples: args.save_examples,
     };
     let samples = shard.samples(data.len());
+    prepare_out(&args.out)?;
     let bar = Bar::new();
     let report = audit::run_samples(
         &models,
@@ -137,6 +138,15 @@ pub fn run(args: &AuditArgs) -> Result<()> {
     print_verdicts(&mut out, &report)?;
     print_written(&mut out, &args.out, &files, &shard_file)?;
     out.finish()
+}
+
+/// Makes `--out` ready before any attack runs (see [`robustaudit::atomic_file::prepare_dir`]):
+/// an unwritable folder is an error now, not after the whole audit.
+pub fn prepare_out(out: &Path) -> Result<()> {
+    robustaudit::atomic_file::prepare_dir(out).map_err(|source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    })
 }
 
 /// The files written into `out`.

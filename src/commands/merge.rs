@@ -19,6 +19,7 @@ pub fn run(args: &MergeArgs) -> Result<()> {
         });
     }
     let merged = merge(&args.dirs)?;
+    super::audit::prepare_out(&args.out)?;
     let (files, shard_file) = write_audit(&args.out, &merged.report, &merged.record)?;
     let mut out = Stdout::new();
     outln!(

@@ -40,6 +40,12 @@ pub struct ReportPages {
 pub fn render_report(dir: &Path, font: &Path) -> Result<ReportPages> {
     let folder = read_folder(dir)?;
     use_font(font)?;
+    for folder in [dir.to_path_buf(), dir.join(PLOTS_FOLDER)] {
+        crate::atomic_file::prepare_dir(&folder).map_err(|source| Error::Write {
+            path: folder.clone(),
+            source,
+        })?;
+    }
     let models = audited_models(&folder);
     let lineup = lineup(&models, folder.manifest.as_deref());
     let plots =

@@ -8,6 +8,7 @@ mod gradcheck;
 mod hostile_names;
 mod image_folder;
 mod inspect;
+mod out_folder;
 mod pipes;
 mod report;
 mod shard;
