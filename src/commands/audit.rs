@@ -100,6 +100,7 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         eps_l2: describe_radii(&args.eps_l2),
         models: describe_models(&infos),
         examples: args.save_examples,
+        digests: String::new(),
     };
     let samples = shard.samples(data.len());
     prepare_out(&args.out)?;

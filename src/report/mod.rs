@@ -6,6 +6,7 @@
 mod audited;
 mod csv_cell;
 mod csv_line;
+mod digests;
 mod document;
 mod format;
 mod headline;

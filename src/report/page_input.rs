@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::csv_cell::restore;
 use super::csv_line::{line_at, line_of};
+use super::digests::mismatches;
 use super::input_error::ReportInputError;
 use super::plausible::Plausible;
 use super::schema::SCHEMA_VERSION;
@@ -231,6 +232,59 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
         manifest,
         logs,
     })
+}
+
+/// Checks that the audit files in `dir` are those of one finished run: with a `shard.csv`
+/// that records digests (schema 4 on), every digested file must match; without one, the
+/// folder must not hold `samples.csv`, which an audit writes before its `shard.csv` (a
+/// folder of summary rows alone is a hand-made one, rendered as it is).
+pub fn check_one_run(dir: &Path) -> Result<(), ReportInputError> {
+    let shard = dir.join("shard.csv");
+    let mixed = |reason: String| ReportInputError::MixedRun {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    if std::fs::symlink_metadata(&shard).is_err() {
+        if std::fs::symlink_metadata(dir.join("samples.csv")).is_ok() {
+            return Err(mixed(
+                "samples.csv is there but shard.csv, written last, is not: the audit was cut \
+                 short"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    let rows: Vec<ShardDigests> = read_csv(&shard, true)?;
+    let Some(recorded) = rows.first().and_then(|r| r.digests.as_deref()) else {
+        return Ok(());
+    };
+    let changed = mismatches(dir, recorded).map_err(|reason| ReportInputError::Malformed {
+        path: shard.clone(),
+        line: Some(2),
+        reason: format!("column digests: {reason}"),
+    })?;
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(mixed(format!(
+            "{} {} not match the digests in shard.csv (edited, or left from another run)",
+            changed.join(", "),
+            if changed.len() == 1 { "does" } else { "do" }
+        )))
+    }
+}
+
+/// The column of `shard.csv` that [`check_one_run`] reads; absent before schema 4.
+#[derive(Debug, Deserialize)]
+struct ShardDigests {
+    #[serde(default)]
+    digests: Option<String>,
+}
+
+impl Plausible for ShardDigests {
+    fn plausible(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The rows of `path` if it exists. A path that exists in any form (a dangling link, a

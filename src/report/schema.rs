@@ -14,7 +14,7 @@ use crate::metrics::Distortion;
 
 /// The version of the report format; it changes whenever a column is added, removed,
 /// renamed or changes meaning. Every row carries it in its first column.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One column of a report file.
 pub struct Column<R> {
@@ -191,6 +191,7 @@ pub const SHARD_COLUMNS: &[Column<ShardRecord>] = &[
     Column { name: "eps_l2", unit: "input scale", meaning: "--eps-l2, comma-separated", value: |r| r.eps_l2.clone() },
     Column { name: "models", unit: "-", meaning: "every model as name (sha-256, input range), separated by `; `", value: |r| r.models.clone() },
     Column { name: "examples", unit: "bool", meaning: "whether candidates were saved (--save-examples)", value: |r| r.examples.to_string() },
+    Column { name: "digests", unit: "hex", meaning: "sha-256 of samples.csv, summary.csv, diagnosis.csv and sensitivity.csv as FILE=HEX separated by `; ` (schema 4 on; timings.csv holds wall times and is left out): merge and report refuse a folder whose files do not match, as edited or left from another run", value: |r| r.digests.clone() },
 ];
 
 /// `docs/report-schema.md`: every file's columns with unit and meaning.

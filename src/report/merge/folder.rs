@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array4;
 use ndarray_npy::ReadNpyExt;
 
+use super::super::digests::mismatches;
 use super::super::read::{Row, Table};
 use super::super::schema::{
     SAMPLE_COLUMNS, SENSITIVITY_COLUMNS, SHARD_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS,
@@ -113,6 +114,29 @@ impl Folder {
         Ok(Folder {
             dir: dir.to_path_buf(),
             record,
+        })
+    }
+
+    /// Checks the folder's report files against the digests its shard.csv records.
+    pub fn check_digests(&self) -> Result<()> {
+        let shard = self.dir.join("shard.csv");
+        let changed = mismatches(&self.dir, &self.record.digests).map_err(|e| Error::Usage {
+            message: format!("{} line 2: column digests {e}", shard.display()),
+            hint: Some("run that shard again into an empty folder".into()),
+        })?;
+        if changed.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Usage {
+            message: format!(
+                "shard {} in {}: {} {} not match the digests in shard.csv: edited after the \
+                 audit, or left from another run",
+                self.record.shard,
+                self.dir.display(),
+                changed.join(", "),
+                if changed.len() == 1 { "does" } else { "do" }
+            ),
+            hint: Some("run that shard again into an empty folder".into()),
         })
     }
 
@@ -646,5 +670,6 @@ fn shard_record(row: &Row) -> Result<ShardRecord> {
         eps_l2: text("eps_l2")?,
         models: text("models")?,
         examples: flag(row, "examples")?,
+        digests: text("digests")?,
     })
 }
