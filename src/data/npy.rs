@@ -104,11 +104,20 @@ fn hex(bytes: &[u8]) -> String {
         .join(" ")
 }
 
+/// A [`DataError::Malformed`] whose reason is put on one line: the header parser's own
+/// messages span several lines and quote the file's bytes, control characters included,
+/// which must not reach the terminal as they are.
 fn malformed(path: &Path, reason: impl Into<String>) -> DataError {
+    let reason: String = reason.into();
+    let reason = reason
+        .split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     DataError::Malformed {
         path: path.to_path_buf(),
         format: FORMAT,
-        reason: reason.into(),
+        reason,
     }
 }
 
@@ -837,6 +846,19 @@ mod tests {
             );
             std::fs::remove_file(&link).unwrap();
         }
+    }
+
+    #[test]
+    fn a_header_syntax_error_is_reported_on_one_line() {
+        // Found by tests/fuzz_data.rs: the header parser's message spans several lines.
+        let tmp = TempDir::new("npy-syntax");
+        let bytes = raw_npy(
+            "{'descr': '<f4' 'fortran_order': False, 'shape': (1,), }",
+            &[0; 4],
+        );
+        let err = load(&tmp.write("b.npy", &bytes)).unwrap_err().to_string();
+        assert!(err.contains("b.npy") && err.contains("bad header"), "{err}");
+        assert!(!err.chars().any(char::is_control), "{err:?}");
     }
 
     #[test]
