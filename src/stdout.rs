@@ -1,4 +1,4 @@
-//! Standard output of every command: a reader that goes away early (`| head`) ends the
+//! Standard output of every command of both binaries: a reader that goes away early (`| head`) ends the
 //! output quietly, and a write that fails otherwise (`> /dev/full`) is an error.
 //!
 //! `println!` panics when stdout is closed or full; every command prints through [`Stdout`]
@@ -9,7 +9,7 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use robustaudit::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The process's standard output as one command writes it.
 pub struct Stdout {
@@ -64,10 +64,16 @@ impl Stdout {
     }
 }
 
+impl Default for Stdout {
+    fn default() -> Self {
+        Stdout::new()
+    }
+}
+
 /// `outln!(out, "...", args)`: one line on a [`Stdout`], returning its `Result`.
+#[macro_export]
 macro_rules! outln {
     ($out:expr, $($arg:tt)*) => {
         $out.line(format_args!($($arg)*))
     };
 }
-pub(crate) use outln;

@@ -3,7 +3,8 @@
 use robustaudit::attacks::registry;
 use robustaudit::error::Result;
 
-use super::stdout::{outln, Stdout};
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Prints the registry on stdout.
 pub fn run() -> Result<()> {

@@ -18,8 +18,9 @@ use robustaudit::report::{
 use sha2::{Digest, Sha256};
 
 use super::dataset::DataSource;
-use super::stdout::{outln, Stdout};
 use crate::cli::{AuditArgs, Gradients};
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Resolves the attacks and models, runs the audit (or its shard) with a progress bar on
 /// stderr, writes the reports and prints one line per summary row.

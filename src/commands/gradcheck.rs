@@ -6,8 +6,9 @@ use robustaudit::gradcheck::{self, Progress, Settings, Tolerance};
 use robustaudit::model::{Classifier, TractDifferentiable};
 
 use super::dataset::DataSource;
-use super::stdout::{outln, Stdout};
 use crate::cli::GradcheckArgs;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Builds the model's VJP graph, loads the samples, runs the check and prints its table;
 /// fails with [`Error::Check`] (exit code 7) when a loss fails.

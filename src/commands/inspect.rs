@@ -4,8 +4,9 @@ use robustaudit::error::Result;
 use robustaudit::grad::{straight_through, vjp_graph};
 use robustaudit::onnx::{ModelSummary, OnnxModel};
 
-use super::stdout::{outln, Stdout};
 use crate::cli::InspectArgs;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Validates the model, infers its shapes with tract and prints its summary, ending with
 /// how attacks will get gradients: an exact VJP graph, a straight-through one (quantized

@@ -3,8 +3,9 @@
 use robustaudit::error::{Error, Result};
 use robustaudit::report::{merge, write_audit};
 
-use super::stdout::{outln, Stdout};
 use crate::cli::MergeArgs;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Reads and checks the shard folders, writes the merged reports and prints the summary.
 pub fn run(args: &MergeArgs) -> Result<()> {

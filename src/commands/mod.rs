@@ -8,7 +8,6 @@ mod inspect;
 mod merge;
 mod report;
 mod schema;
-mod stdout;
 
 use robustaudit::error::Result;
 

@@ -3,8 +3,9 @@
 use robustaudit::error::Result;
 use robustaudit::report::{default_font, render_report, LineupSource};
 
-use super::stdout::{outln, Stdout};
 use crate::cli::ReportArgs;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Renders the report and prints what was written.
 pub fn run(args: &ReportArgs) -> Result<()> {

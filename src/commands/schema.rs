@@ -2,7 +2,7 @@
 
 use robustaudit::error::Result;
 
-use super::stdout::Stdout;
+use robustaudit::stdout::Stdout;
 
 /// Prints the schema on stdout.
 pub fn run() -> Result<()> {
