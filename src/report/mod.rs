@@ -25,6 +25,7 @@ mod schema;
 mod shard_record;
 mod write;
 
+pub use csv_cell::{neutralise, restore};
 pub use input_error::ReportInputError;
 pub use lineup::LineupSource;
 pub use merge::{merge, Merged};

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use robustaudit::error::Error;
+use robustaudit::report::{neutralise, restore};
 
 use crate::error::Result;
 
@@ -60,16 +61,37 @@ pub fn read(folder: &Path) -> Result<Vec<ManifestRow>> {
         message: format!("cannot read {}: {e}", path.display()),
         hint: None,
     })?;
-    reader
+    let rows = reader
         .deserialize()
         .collect::<std::result::Result<Vec<ManifestRow>, _>>()
-        .map_err(|e| {
-            Error::Usage {
-                message: format!("{} is malformed: {e}", path.display()),
-                hint: Some(format!("delete {} to rebuild it", path.display())),
-            }
-            .into()
-        })
+        .map_err(|e| Error::Usage {
+            message: format!("{} is malformed: {e}", path.display()),
+            hint: Some(format!("delete {} to rebuild it", path.display())),
+        })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.cells(|c| restore(c).to_string()))
+        .collect())
+}
+
+impl ManifestRow {
+    /// The row with `f` applied to every text cell (names, paths and hashes).
+    fn cells(mut self, f: impl Fn(&str) -> String) -> ManifestRow {
+        for cell in [
+            &mut self.file,
+            &mut self.role,
+            &mut self.lineage,
+            &mut self.chains,
+            &mut self.parent,
+            &mut self.parent_sha256,
+            &mut self.sha256,
+            &mut self.arch,
+            &mut self.dataset,
+        ] {
+            *cell = f(cell);
+        }
+        self
+    }
 }
 
 /// Adds `row` to the manifest of `folder`, replacing a row for the same file, and writes it
@@ -93,7 +115,10 @@ pub fn upsert(folder: &Path, mut row: ManifestRow) -> Result<()> {
     rows.sort_by(|a, b| a.file.cmp(&b.file));
     let mut writer = csv::Writer::from_writer(Vec::new());
     for r in &rows {
-        writer.serialize(r).map_err(|e| Error::Internal {
+        // Names and paths come from the user: neutralised against formula injection as the
+        // auditor's reports are (docs/report-schema.md); `read` undoes it.
+        let r = r.clone().cells(|c| neutralise(c).into_owned());
+        writer.serialize(&r).map_err(|e| Error::Internal {
             message: format!("cannot encode the manifest: {e}"),
         })?;
     }
@@ -142,5 +167,20 @@ mod tests {
         // A new export of the file is a new record.
         upsert(dir.path(), row("def", 0.5, 2.0)).unwrap();
         assert_eq!(read(dir.path()).unwrap(), vec![row("def", 0.5, 2.0)]);
+    }
+
+    #[test]
+    fn a_role_or_path_that_would_start_a_formula_is_neutralised_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut hostile = row("abc", 0.5, 2.0);
+        hostile.role = "=cmd|' /C calc'!A0".into();
+        hostile.parent = "@SUM(A1)".into();
+        upsert(dir.path(), hostile.clone()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        assert!(
+            text.contains("'=cmd|' /C calc'!A0") && text.contains(",'@SUM(A1),"),
+            "{text}"
+        );
+        assert_eq!(read(dir.path()).unwrap(), vec![hostile]);
     }
 }
