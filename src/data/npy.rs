@@ -425,6 +425,15 @@ pub fn load(path: &Path) -> Result<Dataset, DataError> {
     let images = read_images(path)?;
     let labels_file = labels_path(path);
     let labels = if std::fs::symlink_metadata(&labels_file).is_ok() {
+        if std::fs::metadata(&labels_file).is_err() {
+            return Err(io_error(
+                &labels_file,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "it is a link to a file that does not exist",
+                ),
+            ));
+        }
         let labels = read_labels(&labels_file)?;
         let images_count = images.shape()[0];
         if labels.len() != images_count {
@@ -801,7 +810,7 @@ mod tests {
         };
 
         std::os::unix::fs::symlink(tmp.path().join("gone.npy"), &labels_file).unwrap();
-        named(load(&path).unwrap_err());
+        assert!(named(load(&path).unwrap_err()).contains("a link to a file that does not exist"));
         std::fs::remove_file(&labels_file).unwrap();
 
         std::fs::create_dir(&labels_file).unwrap();
