@@ -2,8 +2,8 @@
 //!
 //! | code | meaning |
 //! |------|---------|
-//! | 0 | success |
-//! | 1 | unexpected internal error, or an output that could not be written |
+//! | 0 | success, also when the reader of stdout closes it early (`| head`) |
+//! | 1 | unexpected internal error, or an output that could not be written (stdout included) |
 //! | 2 | bad command line (unknown flag, bad value) |
 //! | 3 | bad or missing dataset, or audit folder (`report`) |
 //! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, no gradient |
@@ -140,10 +140,15 @@ impl Error {
     }
 
     /// Prints `error: <message>` and, when there is one, `hint: <hint>` on stderr.
+    ///
+    /// A stderr that cannot be written (`2> /dev/full`) loses the message but never panics,
+    /// as `eprintln!` would: the exit code still tells.
     pub fn report(&self) {
-        eprintln!("error: {self}");
+        use std::io::Write;
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "error: {self}");
         if let Some(hint) = self.hint() {
-            eprintln!("hint: {hint}");
+            let _ = writeln!(stderr, "hint: {hint}");
         }
     }
 }

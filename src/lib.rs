@@ -18,3 +18,4 @@ pub mod model;
 pub mod onnx;
 pub mod regular_file;
 pub mod report;
+pub mod stdout;

@@ -29,7 +29,7 @@ pub use records::{
     AuditReport, Examples, ModelInfo, SampleRecord, SensitivityRecord, SummaryRecord,
 };
 pub use seeds::RunKey;
-pub use shard::Shard;
+pub use shard::{Shard, MAX_SHARDS};
 
 use std::ops::Range;
 use std::time::Instant;

@@ -18,6 +18,10 @@ use std::ops::Range;
 use crate::error::{Error, Result};
 use crate::model::CHUNK;
 
+/// The most shards an audit may be split into: far more machines than any job array has,
+/// and small enough that `merge` can list the missing ones.
+pub const MAX_SHARDS: usize = 1 << 20;
+
 /// Shard `index` of `count`, with `index < count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -31,11 +35,11 @@ impl Shard {
     /// The whole audit as one shard.
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 
-    /// Parses `K/N`; bad text, `N = 0` and `K >= N` are usage errors.
+    /// Parses `K/N`; bad text, `N = 0`, `N >` [`MAX_SHARDS`] and `K >= N` are usage errors.
     pub fn parse(text: &str) -> Result<Shard> {
         let parts = text.split_once('/');
         let count = parts.and_then(|(_, n)| n.trim().parse::<usize>().ok());
-        let example = count.filter(|&n| n > 0).unwrap_or(4);
+        let example = count.filter(|&n| n > 0 && n <= MAX_SHARDS).unwrap_or(4);
         let usage = |message: String| Error::Usage {
             message,
             hint: Some(format!(
@@ -45,6 +49,22 @@ impl Shard {
                 example - 1
             )),
         };
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if let Some((k, n)) = parts.map(|(k, n)| (k.trim(), n.trim())) {
+            // Digits too many for a number are a number far beyond the limit, not a typo.
+            if digits(k) && digits(n) {
+                if count.is_none_or(|c| c > MAX_SHARDS) {
+                    return Err(usage(format!(
+                        "--shard `{text}`: {n} shards are more than the {MAX_SHARDS} supported"
+                    )));
+                }
+                if k.parse::<usize>().is_err() {
+                    return Err(usage(format!(
+                        "--shard `{text}`: there is no shard {k} of {n}"
+                    )));
+                }
+            }
+        }
         let index = parts.and_then(|(k, _)| k.trim().parse::<usize>().ok());
         let (Some(index), Some(count)) = (index, count) else {
             return Err(usage(format!("--shard `{text}` is not K/N")));
@@ -65,7 +85,11 @@ impl Shard {
     /// The samples of this shard among `0..total`.
     pub fn samples(self, total: usize) -> Range<usize> {
         let blocks = total.div_ceil(CHUNK);
-        let block = |k: usize| k * blocks / self.count;
+        // In u128 so that no count and total, however large, overflow the product.
+        let block = |k: usize| {
+            let b = k as u128 * blocks as u128 / self.count.max(1) as u128;
+            usize::try_from(b).unwrap_or(blocks)
+        };
         let edge = |b: usize| (b * CHUNK).min(total);
         edge(block(self.index))..edge(block(self.index + 1))
     }
@@ -109,6 +133,20 @@ mod tests {
     }
 
     #[test]
+    fn huge_shard_numbers_do_not_overflow_the_sample_split() {
+        let last = Shard {
+            index: usize::MAX - 1,
+            count: usize::MAX,
+        };
+        let total = usize::MAX / 2;
+        assert_eq!(last.samples(total).end, total);
+        assert_eq!(
+            Shard::parse("1048575/1048576").expect("valid").count,
+            MAX_SHARDS
+        );
+    }
+
+    #[test]
     fn shard_text_is_k_of_n_counted_from_zero() {
         assert_eq!(
             Shard::parse("0/4").expect("valid"),
@@ -128,6 +166,20 @@ mod tests {
             ("-1/4", "is not K/N"),
             ("1/4/2", "is not K/N"),
             ("", "is not K/N"),
+            ("1/99999999999999999999", "more than the 1048576 supported"),
+            (
+                "99999999999999999999999/99999999999999999999999",
+                "more than the 1048576 supported",
+            ),
+            (
+                "18446744073709551614/18446744073709551615",
+                "more than the 1048576 supported",
+            ),
+            ("0/1048577", "more than the 1048576 supported"),
+            (
+                "99999999999999999999/4",
+                "there is no shard 99999999999999999999 of 4",
+            ),
         ] {
             let err = Shard::parse(text).expect_err(text);
             assert_eq!(err.exit_code(), EXIT_USAGE, "{text}");

@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::dataset::DataSource;
 use crate::cli::{AuditArgs, Gradients};
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Resolves the attacks and models, runs the audit (or its shard) with a progress bar on
 /// stderr, writes the reports and prints one line per summary row.
@@ -99,8 +101,10 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         eps_l2: describe_radii(&args.eps_l2),
         models: describe_models(&infos),
         examples: args.save_examples,
+        digests: String::new(),
     };
     let samples = shard.samples(data.len());
+    prepare_out(&args.out)?;
     let bar = Bar::new();
     let report = audit::run_samples(
         &models,
@@ -123,22 +127,39 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             samples.start, samples.end
         )
     };
-    println!(
+    let mut out = Stdout::new();
+    outln!(
+        out,
         "audit of {} model(s) on {} images of {}, seed {}{part}",
         models.len(),
         data.len(),
         data.name,
         args.seed
-    );
-    print_summaries(&report.summaries);
-    print_verdicts(&report);
-    print_written(&args.out, &files, &shard_file);
-    Ok(())
+    )?;
+    print_summaries(&mut out, &report.summaries)?;
+    print_verdicts(&mut out, &report)?;
+    print_written(&mut out, &args.out, &files, &shard_file)?;
+    out.finish()
+}
+
+/// Makes `--out` ready before any attack runs (see [`robustaudit::atomic_file::prepare_dir`]):
+/// an unwritable folder is an error now, not after the whole audit.
+pub fn prepare_out(out: &Path) -> Result<()> {
+    robustaudit::atomic_file::prepare_dir(out).map_err(|source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    })
 }
 
 /// The files written into `out`.
-pub fn print_written(out: &Path, files: &ReportFiles, shard: &Path) {
-    println!(
+pub fn print_written(
+    stdout: &mut Stdout,
+    out: &Path,
+    files: &ReportFiles,
+    shard: &Path,
+) -> Result<()> {
+    outln!(
+        stdout,
         "wrote {}, {}, {}, {}, {}, {}",
         files.samples.display(),
         files.summary.display(),
@@ -146,22 +167,31 @@ pub fn print_written(out: &Path, files: &ReportFiles, shard: &Path) {
         files.timings.display(),
         files.sensitivity.display(),
         shard.display()
-    );
+    )?;
     if !files.examples.is_empty() {
-        println!(
+        outln!(
+            stdout,
             "wrote {} example batches under {}",
             files.examples.len(),
             out.join("examples").display()
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// One line per summary row: accuracies, success rate and mean minimal distortion.
-pub fn print_summaries(summaries: &[SummaryRecord]) {
-    println!(
+pub fn print_summaries(out: &mut Stdout, summaries: &[SummaryRecord]) -> Result<()> {
+    outln!(
+        out,
         "{:<28} {:<9} {:<12} {:>9} {:>9} {:>9} {:>12}",
-        "model", "attack", "budget", "clean", "adv acc", "success", "mean min"
-    );
+        "model",
+        "attack",
+        "budget",
+        "clean",
+        "adv acc",
+        "success",
+        "mean min"
+    )?;
     for s in summaries {
         let budget = s
             .budget
@@ -173,7 +203,8 @@ pub fn print_summaries(summaries: &[SummaryRecord]) {
             || "-".to_string(),
             |d| format!("{:.4} {}", d.get(s.norm), s.norm),
         );
-        println!(
+        outln!(
+            out,
             "{:<28} {:<9} {:<12} {:>9.4} {:>9.4} {:>9} {:>12}",
             s.model.name,
             s.attack,
@@ -182,12 +213,13 @@ pub fn print_summaries(summaries: &[SummaryRecord]) {
             s.adversarial_accuracy(),
             rate,
             distortion
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// One line per model: its gradient-masking verdict and the checks that flagged it.
-pub fn print_verdicts(report: &AuditReport) {
+pub fn print_verdicts(out: &mut Stdout, report: &AuditReport) -> Result<()> {
     for m in &report.models {
         let findings: Vec<_> = report
             .diagnosis
@@ -205,12 +237,14 @@ pub fn print_verdicts(report: &AuditReport) {
         } else {
             format!(" ({})", flagged.join(", "))
         };
-        println!(
+        outln!(
+            out,
             "gradient masking of {}: {}{why}",
             m.name,
             verdict(findings.iter().copied())
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// The attacks of `--attacks`, built with the `--attack-param` overrides that name them.

@@ -7,6 +7,8 @@ use robustaudit::model::{Classifier, TractDifferentiable};
 
 use super::dataset::DataSource;
 use crate::cli::GradcheckArgs;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Builds the model's VJP graph, loads the samples, runs the check and prints its table;
 /// fails with [`Error::Check`] (exit code 7) when a loss fails.
@@ -36,17 +38,25 @@ pub fn run(args: &GradcheckArgs) -> Result<()> {
     bar.0.finish_and_clear();
     let report = report?;
 
-    println!(
+    let mut out = Stdout::new();
+    outln!(
+        out,
         "gradcheck {} on {}: {} samples of {c}x{h}x{w}, {origin}",
         args.model.display(),
         data.name,
         report.samples
-    );
-    println!(
+    )?;
+    outln!(
+        out,
         "step {:e}, dither {:e}, seed {}, {} coordinates per sample and loss, {} forward passes",
-        settings.step, settings.dither, settings.seed, settings.coords, report.queries
-    );
-    print!("{report}");
+        settings.step,
+        settings.dither,
+        settings.seed,
+        settings.coords,
+        report.queries
+    )?;
+    out.print(format_args!("{report}"))?;
+    out.finish()?;
     if report.passed() {
         Ok(())
     } else {

@@ -4,6 +4,8 @@ use robustaudit::error::{Error, Result};
 use robustaudit::report::{merge, write_audit};
 
 use crate::cli::MergeArgs;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Reads and checks the shard folders, writes the merged reports and prints the summary.
 pub fn run(args: &MergeArgs) -> Result<()> {
@@ -18,17 +20,20 @@ pub fn run(args: &MergeArgs) -> Result<()> {
         });
     }
     let merged = merge(&args.dirs)?;
+    super::audit::prepare_out(&args.out)?;
     let (files, shard_file) = write_audit(&args.out, &merged.report, &merged.record)?;
-    println!(
+    let mut out = Stdout::new();
+    outln!(
+        out,
         "merged {} shard(s) of {} images into {}",
         args.dirs.len(),
         merged.record.samples,
         args.out.display()
-    );
-    super::audit::print_summaries(&merged.report.summaries);
-    super::audit::print_verdicts(&merged.report);
-    super::audit::print_written(&args.out, &files, &shard_file);
-    Ok(())
+    )?;
+    super::audit::print_summaries(&mut out, &merged.report.summaries)?;
+    super::audit::print_verdicts(&mut out, &merged.report)?;
+    super::audit::print_written(&mut out, &args.out, &files, &shard_file)?;
+    out.finish()
 }
 
 /// Whether two paths name the same existing folder.

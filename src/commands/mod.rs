@@ -20,14 +20,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gradcheck(args) => gradcheck::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Merge(args) => merge::run(&args),
-        Command::Attacks => {
-            attacks::run();
-            Ok(())
-        }
-        Command::Schema => {
-            schema::run();
-            Ok(())
-        }
+        Command::Attacks => attacks::run(),
+        Command::Schema => schema::run(),
         Command::Report(args) => report::run(&args),
     }
 }

@@ -1,11 +1,11 @@
 //! `robustaudit report`: render an audit folder's figures and pages.
 
-use std::io::Write;
-
-use robustaudit::error::{Error, Result};
+use robustaudit::error::Result;
 use robustaudit::report::{default_font, render_report, LineupSource};
 
 use crate::cli::ReportArgs;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 
 /// Renders the report and prints what was written.
 pub fn run(args: &ReportArgs) -> Result<()> {
@@ -34,19 +34,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             .chain([&pages.html, &pages.markdown])
             .map(|p| format!("wrote {}", p.display())),
     );
-    // The files are written; a reader that closed stdout early (`| head`) is no failure.
-    let mut stdout = std::io::stdout().lock();
+    let mut out = Stdout::new();
     for line in lines {
-        match writeln!(stdout, "{line}") {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            Err(source) => {
-                return Err(Error::Write {
-                    path: "standard output".into(),
-                    source,
-                })
-            }
-        }
+        outln!(out, "{line}")?;
     }
-    Ok(())
+    out.finish()
 }

@@ -5,7 +5,6 @@
 //! The training set is `data_batch_1.bin` .. `data_batch_5.bin` (10000 records each), the test
 //! set `test_batch.bin`.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -47,9 +46,12 @@ struct Records {
 impl Records {
     /// Appends the records of the batch file at `path`.
     fn read_file(&mut self, path: &Path) -> Result<(), DataError> {
-        let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+        let file = crate::regular_file::open(path).map_err(|e| io_error(path, e))?;
+        let len = file.metadata().map_err(|e| io_error(path, e))?.len();
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
+        // Bounded by the length found when opened: a file that grows is read no further.
+        file.take(len)
+            .read_to_end(&mut bytes)
             .map_err(|e| io_error(path, e))?;
         let len = bytes.len() as u64;
         if bytes.is_empty() {

@@ -32,8 +32,10 @@ pub fn train_rows(rows: usize) -> usize {
 
 /// Parses one whole-number field within `0..=max`.
 fn parse_field(field: &str, max: f64, what: &str) -> Result<f64, String> {
-    let text = field.trim();
-    let value: f64 = text
+    let raw = field.trim();
+    // Quoted escaped: a control character from the file must not reach the terminal.
+    let text = raw.escape_debug();
+    let value: f64 = raw
         .parse()
         .map_err(|_| format!("{what} `{text}` is not a number"))?;
     if !value.is_finite() {
@@ -234,6 +236,14 @@ mod tests {
         bad_label.push_str("10");
         let (_, reason) = csv_error(&bad_label);
         assert!(reason.contains("label `10`"), "{reason}");
+
+        // Found by tests/fuzz_data.rs: a control character was quoted as it is.
+        let control = row(0, false).replacen("0,", "1\u{1b}[2J,", 1);
+        let (_, reason) = csv_error(&control);
+        assert!(
+            reason.contains("pixel 1 `1\\u{1b}[2J` is not a number"),
+            "{reason}"
+        );
     }
 
     #[test]

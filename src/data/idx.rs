@@ -488,6 +488,10 @@ mod tests {
         let err = read_images(&path).unwrap_err();
         assert!(matches!(err, DataError::SizeOverflow { .. }), "{err}");
         assert!(err.to_string().contains("2000000 images of 28x28"), "{err}");
+        assert!(
+            err.to_string().contains("images.gz"),
+            "the error names the file: {err}"
+        );
         // At the bound the header is trusted and the missing data is reported.
         let path = tmp.write("ok", &idx(TYPE_U8, &[1 << 20, 32, 32], &[0u8; 4]));
         assert!(matches!(

@@ -40,6 +40,9 @@ pub const MAX_SIDE: u32 = 16_384;
 /// Most bytes the decoder may allocate for one image (an RGBA 8k x 8k image fits).
 const MAX_ALLOC: u64 = 256 << 20;
 
+/// Largest `classes.txt` read, in bytes (a million bytes lists tens of thousands of classes).
+const MAX_CLASS_LIST_BYTES: u64 = 1 << 20;
+
 /// The channels images are converted to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channels {
@@ -141,7 +144,8 @@ pub fn load(dir: &Path, options: ImageOptions, limit: usize) -> Result<Dataset, 
 /// sorted by name.
 fn class_folders(dir: &Path, root: &Path) -> Result<Vec<PathBuf>, DataError> {
     let list = dir.join(CLASS_LIST);
-    let folders = if list.is_file() {
+    // A class list in any form (even a dangling link or a FIFO) is read, so it fails loudly.
+    let folders = if fs::symlink_metadata(&list).is_ok() {
         listed_classes(dir, &list)?
     } else {
         let mut names: Vec<OsString> = Vec::new();
@@ -169,7 +173,13 @@ fn class_folders(dir: &Path, root: &Path) -> Result<Vec<PathBuf>, DataError> {
 
 /// The folders named by `classes.txt`, one per non-blank line, each a direct subfolder.
 fn listed_classes(dir: &Path, list: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let text = fs::read_to_string(list).map_err(|e| io_error(list, e))?;
+    let bytes =
+        crate::regular_file::read(list, MAX_CLASS_LIST_BYTES).map_err(|e| io_error(list, e))?;
+    let text = String::from_utf8(bytes).map_err(|_| DataError::ClassList {
+        path: list.to_path_buf(),
+        line: 1,
+        reason: "the file is not utf-8 text".to_owned(),
+    })?;
     let mut seen: Vec<&str> = Vec::new();
     let mut folders = Vec::new();
     for (number, line) in text.lines().enumerate() {

@@ -16,8 +16,7 @@
 //! the file length exactly, so a damaged or hostile file yields an error, never a panic or
 //! a huge allocation.
 
-use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array4, ArrayD};
@@ -105,11 +104,20 @@ fn hex(bytes: &[u8]) -> String {
         .join(" ")
 }
 
+/// A [`DataError::Malformed`] whose reason is put on one line: the header parser's own
+/// messages span several lines and quote the file's bytes, control characters included,
+/// which must not reach the terminal as they are.
 fn malformed(path: &Path, reason: impl Into<String>) -> DataError {
+    let reason: String = reason.into();
+    let reason = reason
+        .split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     DataError::Malformed {
         path: path.to_path_buf(),
         format: FORMAT,
-        reason: reason.into(),
+        reason,
     }
 }
 
@@ -142,7 +150,7 @@ fn screen_header(text: &[u8]) -> Result<(), String> {
 /// Reads and validates the header of the `.npy` file at `path`, checking that the data size
 /// it declares matches the file length exactly.
 fn read_header(path: &Path) -> Result<Header, DataError> {
-    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut file = crate::regular_file::open(path).map_err(|e| io_error(path, e))?;
     let file_len = file.metadata().map_err(|e| io_error(path, e))?.len();
     let too_short = |needed: u64| DataError::TooShort {
         path: path.to_path_buf(),
@@ -259,8 +267,11 @@ fn read_header(path: &Path) -> Result<Header, DataError> {
 
 /// Reads the array once the header has been validated.
 fn read_array<T: ReadableElement>(path: &Path) -> Result<ArrayD<T>, DataError> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    ArrayD::<T>::read_npy(BufReader::new(file)).map_err(|e| malformed(path, e.to_string()))
+    let file = crate::regular_file::open(path).map_err(|e| io_error(path, e))?;
+    // The header was checked against this length; a file that grew since is read no further.
+    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    ArrayD::<T>::read_npy(BufReader::new(file.take(len)))
+        .map_err(|e| malformed(path, e.to_string()))
 }
 
 /// Integer array contents, widened so that every stored value is represented exactly.
@@ -406,10 +417,23 @@ pub fn labels_path(path: &Path) -> PathBuf {
 
 /// Loads a `.npy` batch (see the module docs), with labels from `<stem>.labels.npy` when
 /// that file exists. The dataset is named after the path.
+///
+/// A labels path that exists in any form (a dangling link, a FIFO, a folder) is read, so that
+/// it fails loudly instead of being skipped: skipping it would silently audit against the
+/// model's own predictions.
 pub fn load(path: &Path) -> Result<Dataset, DataError> {
     let images = read_images(path)?;
     let labels_file = labels_path(path);
-    let labels = if labels_file.is_file() {
+    let labels = if std::fs::symlink_metadata(&labels_file).is_ok() {
+        if std::fs::metadata(&labels_file).is_err() {
+            return Err(io_error(
+                &labels_file,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "it is a link to a file that does not exist",
+                ),
+            ));
+        }
         let labels = read_labels(&labels_file)?;
         let images_count = images.shape()[0];
         if labels.len() != images_count {
@@ -771,6 +795,79 @@ mod tests {
         assert_eq!(ds.labels, Some(vec![9, 3]));
         assert_eq!(ds.classes, 10);
         assert_eq!(ds.images[[1, 0, 0, 0]], 0.5);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_labels_path_that_is_a_dangling_link_a_fifo_or_a_folder_is_an_error() {
+        let tmp = TempDir::new("npy-labels-hostile");
+        let path = tmp.write("b.npy", &npy("|u1", &[2, 1, 1, 1], false, &[0, 255]));
+        let labels_file = labels_path(&path);
+        let named = |err: DataError| {
+            assert!(matches!(err, DataError::Io { .. }), "{err}");
+            assert!(err.to_string().contains("b.labels.npy"), "{err}");
+            err.to_string()
+        };
+
+        std::os::unix::fs::symlink(tmp.path().join("gone.npy"), &labels_file).unwrap();
+        assert!(named(load(&path).unwrap_err()).contains("a link to a file that does not exist"));
+        std::fs::remove_file(&labels_file).unwrap();
+
+        std::fs::create_dir(&labels_file).unwrap();
+        assert!(named(load(&path).unwrap_err()).contains("a folder"));
+        std::fs::remove_dir(&labels_file).unwrap();
+
+        let made = std::process::Command::new("mkfifo")
+            .arg(&labels_file)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Refused before it is opened: opening a FIFO would block until a writer comes.
+        assert!(named(load(&path).unwrap_err()).contains("a fifo"));
+        std::fs::remove_file(&labels_file).unwrap();
+
+        assert_eq!(
+            load(&path).unwrap().labels,
+            None,
+            "no labels file: no labels"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_an_endless_device_given_as_the_batch_is_refused() {
+        let tmp = TempDir::new("npy-hostile");
+        let fifo = tmp.path().join("fifo.npy");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = load(&fifo).unwrap_err().to_string();
+        assert!(err.contains("fifo.npy") && err.contains("a fifo"), "{err}");
+        for device in ["/dev/zero", "/dev/urandom"] {
+            let link = tmp.path().join("device.npy");
+            std::os::unix::fs::symlink(device, &link).unwrap();
+            let err = load(&link).unwrap_err().to_string();
+            assert!(
+                err.contains("device.npy") && err.contains("a device"),
+                "{err}"
+            );
+            std::fs::remove_file(&link).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_header_syntax_error_is_reported_on_one_line() {
+        // Found by tests/fuzz_data.rs: the header parser's message spans several lines.
+        let tmp = TempDir::new("npy-syntax");
+        let bytes = raw_npy(
+            "{'descr': '<f4' 'fortran_order': False, 'shape': (1,), }",
+            &[0; 4],
+        );
+        let err = load(&tmp.write("b.npy", &bytes)).unwrap_err().to_string();
+        assert!(err.contains("b.npy") && err.contains("bad header"), "{err}");
+        assert!(!err.chars().any(char::is_control), "{err:?}");
     }
 
     #[test]

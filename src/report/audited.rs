@@ -67,17 +67,12 @@ impl AuditedModel {
 }
 
 /// The models of `folder` in the order they first appear in `summary.csv`, rows grouped by
-/// SHA-256 (by file name where it is empty), each joined to its manifest and diagnosis rows.
+/// model file (two files of the same bytes are two models: each was audited under its own
+/// name), each joined to its manifest row (by SHA-256) and its diagnosis rows.
 pub fn audited_models(folder: &AuditFolder) -> Vec<AuditedModel> {
     let mut models: Vec<AuditedModel> = Vec::new();
     for row in &folder.summary {
-        let same = |m: &AuditedModel| {
-            if row.sha256.is_empty() {
-                m.path == row.model
-            } else {
-                m.sha256 == row.sha256
-            }
-        };
+        let same = |m: &AuditedModel| m.path == row.model && m.sha256 == row.sha256;
         if let Some(model) = models.iter_mut().find(|m| same(m)) {
             if model.verdict.is_none() {
                 model.verdict = verdict(row);
@@ -110,23 +105,28 @@ pub fn audited_models(folder: &AuditFolder) -> Vec<AuditedModel> {
         });
     }
     for d in folder.diagnosis.iter().flatten() {
-        let model = models.iter_mut().find(|m| {
-            if d.sha256.is_empty() || m.sha256.is_empty() {
-                m.path == d.model
-            } else {
-                m.sha256 == d.sha256
-            }
-        });
+        let model = models
+            .iter_mut()
+            .find(|m| m.path == d.model && (d.sha256.is_empty() || m.sha256 == d.sha256));
         if let Some(model) = model {
             model.diagnosis.push(d.clone());
         }
     }
-    // Models of the same file name from different folders or shards stay apart.
-    let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    // Models of the same file stem stay apart: by their content when it differs, else by
+    // their paths.
+    let keys: Vec<(String, String)> = models
+        .iter()
+        .map(|m| (m.name.clone(), m.sha256.clone()))
+        .collect();
     for model in &mut models {
-        if names.iter().filter(|n| **n == model.name).count() > 1 {
+        let namesakes = keys.iter().filter(|(n, _)| *n == model.name).count();
+        if namesakes > 1 {
+            let twins = keys
+                .iter()
+                .filter(|(n, s)| *n == model.name && *s == model.sha256)
+                .count();
             let short: String = model.sha256.chars().take(8).collect();
-            let tag = if short.is_empty() {
+            let tag = if short.is_empty() || twins > 1 {
                 model.path.clone()
             } else {
                 short
@@ -146,4 +146,59 @@ fn stem(path: &str) -> String {
     Path::new(path)
         .file_stem()
         .map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: &str, sha256: &str) -> SummaryRow {
+        SummaryRow {
+            model: model.into(),
+            sha256: sha256.into(),
+            role: String::new(),
+            hop: String::new(),
+            temperature: String::new(),
+            gradients: "exact".into(),
+            attack: "fgsm".into(),
+            params: String::new(),
+            norm: "linf".into(),
+            budget: Some(0.3),
+            samples: 10,
+            clean_accuracy: 0.9,
+            adversarial_accuracy: 0.5,
+            success_rate: Some(0.5),
+            mean_min_l2: None,
+            mean_l2_pairs: None,
+            mean_min_linf: None,
+            mean_min_l0: None,
+            sensitivity_logit_sum: 1.0,
+            sensitivity_softmax: 0.01,
+            masking_verdict: None,
+        }
+    }
+
+    #[test]
+    fn two_model_files_of_the_same_bytes_stay_two_models() {
+        let folder = AuditFolder {
+            dir: "audit".into(),
+            summary: vec![
+                row("m.onnx", "same"),
+                row("n.onnx", "same"),
+                row("a/m.onnx", "same"),
+                row("b/m.onnx", "other"),
+            ],
+            diagnosis: None,
+            manifest: None,
+            logs: Vec::new(),
+        };
+        let models = audited_models(&folder);
+        let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["m (m.onnx)", "n", "m (a/m.onnx)", "m (other)"],
+            "every file keeps its own row and a name that tells it apart"
+        );
+        assert!(models.iter().all(|m| m.rows.len() == 1));
+    }
 }

@@ -63,6 +63,15 @@ pub enum ReportInputError {
         /// The file.
         path: PathBuf,
     },
+    /// The folder's files are not those of one finished audit run: they do not match the
+    /// digests in `shard.csv`, or the audit's files are there without its `shard.csv`.
+    #[error("{} does not hold one finished audit: {reason}", .dir.display())]
+    MixedRun {
+        /// The audit folder.
+        dir: PathBuf,
+        /// Which files, and why.
+        reason: String,
+    },
     /// The font the PNG plots are drawn with could not be loaded.
     #[error("cannot load the font {}: {reason}", .path.display())]
     Font {
@@ -99,6 +108,9 @@ impl ReportInputError {
                     .into(),
             ),
             ReportInputError::Empty { .. } => Some("audit at least one model into it".into()),
+            ReportInputError::MixedRun { .. } => {
+                Some("run the audit again into an empty folder".into())
+            }
             ReportInputError::Io { .. } | ReportInputError::Malformed { .. } => None,
         }
     }

@@ -73,17 +73,18 @@ fn cell_markdown(cell: &Cell) -> String {
 
 /// Text safe inside a table cell: pipes escaped, no line breaks.
 fn cell_text(text: &str) -> String {
-    escape(text).replace('|', "\\|").replace('\n', " ")
+    escape(text).replace('|', "\\|")
 }
 
-/// `text` with the characters markdown would read as markup escaped.
+/// `text` with the characters markdown would read as markup escaped, on one line: a line
+/// break (from a file name, say) would end a heading or a table row and start new markup.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#') {
             out.push('\\');
         }
-        out.push(c);
+        out.push(if matches!(c, '\n' | '\r') { ' ' } else { c });
     }
     out
 }

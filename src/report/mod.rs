@@ -4,6 +4,9 @@
 //! (`robustaudit report`).
 
 mod audited;
+mod csv_cell;
+mod csv_line;
+mod digests;
 mod document;
 mod format;
 mod headline;
@@ -14,6 +17,7 @@ mod markdown;
 mod merge;
 mod page;
 mod page_input;
+mod plausible;
 mod plots;
 mod read;
 mod render;
@@ -21,6 +25,7 @@ mod schema;
 mod shard_record;
 mod write;
 
+pub use csv_cell::{neutralise, restore};
 pub use input_error::ReportInputError;
 pub use lineup::LineupSource;
 pub use merge::{merge, Merged};

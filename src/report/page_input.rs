@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::csv_cell::restore;
+use super::csv_line::{line_at, line_of};
+use super::digests::mismatches;
 use super::input_error::ReportInputError;
+use super::plausible::Plausible;
 use super::schema::SCHEMA_VERSION;
 
 /// One row of `summary.csv`: a (model, attack, budget).
@@ -182,7 +186,7 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
         });
     }
     let summary_path = dir.join("summary.csv");
-    if !summary_path.is_file() {
+    if std::fs::symlink_metadata(&summary_path).is_err() {
         return Err(ReportInputError::NoSummary {
             dir: dir.to_path_buf(),
         });
@@ -206,10 +210,9 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
                 path: models.clone(),
                 source,
             })?;
-            let path = entry.path();
-            if path.is_file() {
-                paths.push(path);
-            }
+            // Every entry is kept, whatever its kind: a log that is a FIFO or a dangling
+            // link is an error below, not a chain left out of the figures.
+            paths.push(entry.path());
         }
         paths.sort();
         for path in paths {
@@ -231,29 +234,90 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
     })
 }
 
-/// The rows of `path` if it exists.
-fn optional<T: DeserializeOwned>(
+/// Checks that the audit files in `dir` are those of one finished run: with a `shard.csv`
+/// that records digests (schema 4 on), every digested file must match; without one, the
+/// folder must not hold `samples.csv`, which an audit writes before its `shard.csv` (a
+/// folder of summary rows alone is a hand-made one, rendered as it is).
+pub fn check_one_run(dir: &Path) -> Result<(), ReportInputError> {
+    let shard = dir.join("shard.csv");
+    let mixed = |reason: String| ReportInputError::MixedRun {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    if std::fs::symlink_metadata(&shard).is_err() {
+        if std::fs::symlink_metadata(dir.join("samples.csv")).is_ok() {
+            return Err(mixed(
+                "samples.csv is there but shard.csv, written last, is not: the audit was cut \
+                 short"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    let rows: Vec<ShardDigests> = read_csv(&shard, true)?;
+    let Some(recorded) = rows.first().and_then(|r| r.digests.as_deref()) else {
+        return Ok(());
+    };
+    let changed = mismatches(dir, recorded).map_err(|reason| ReportInputError::Malformed {
+        path: shard.clone(),
+        line: Some(2),
+        reason: format!("column digests: {reason}"),
+    })?;
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(mixed(format!(
+            "{} {} not match the digests in shard.csv (edited, or left from another run)",
+            changed.join(", "),
+            if changed.len() == 1 { "does" } else { "do" }
+        )))
+    }
+}
+
+/// The column of `shard.csv` that [`check_one_run`] reads; absent before schema 4.
+#[derive(Debug, Deserialize)]
+struct ShardDigests {
+    #[serde(default)]
+    digests: Option<String>,
+}
+
+impl Plausible for ShardDigests {
+    fn plausible(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The rows of `path` if it exists. A path that exists in any form (a dangling link, a
+/// FIFO, a folder) is read, so that it fails loudly instead of being left out unseen.
+fn optional<T: DeserializeOwned + Plausible>(
     path: &Path,
     versioned: bool,
 ) -> Result<Option<Vec<T>>, ReportInputError> {
-    if path.is_file() {
+    if std::fs::symlink_metadata(path).is_ok() {
         read_csv(path, versioned).map(Some)
     } else {
         Ok(None)
     }
 }
 
+/// Largest report input read, in bytes: far above any audit's or training log's CSV.
+const MAX_CSV_BYTES: u64 = 1 << 32;
+
 /// Every row of the CSV file `path`, by header name; with `versioned`, every row's
-/// `schema_version` must be one this build knows.
-fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>, ReportInputError> {
-    let file = std::fs::File::open(path).map_err(|source| ReportInputError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = csv::Reader::from_reader(file);
+/// `schema_version` must be one this build knows. Every row must be [`Plausible`].
+fn read_csv<T: DeserializeOwned + Plausible>(
+    path: &Path,
+    versioned: bool,
+) -> Result<Vec<T>, ReportInputError> {
+    let bytes =
+        crate::regular_file::read(path, MAX_CSV_BYTES).map_err(|source| ReportInputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
     let headers = reader
         .headers()
-        .map_err(|e| malformed(path, &e, None))?
+        .map_err(|e| malformed(path, &bytes, &e, None))?
         .clone();
     let version_column = headers.iter().position(|h| h == "schema_version");
     if versioned && version_column.is_none() {
@@ -265,8 +329,8 @@ fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>,
     }
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| malformed(path, &e, Some(&headers)))?;
-        let line = record.position().map_or(0, csv::Position::line);
+        let record = record.map_err(|e| malformed(path, &bytes, &e, Some(&headers)))?;
+        let line = line_at(&bytes, record.position());
         if let (true, Some(column)) = (versioned, version_column) {
             let found = record.get(column).unwrap_or("");
             let known = found
@@ -281,9 +345,18 @@ fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>,
                 });
             }
         }
-        let row = record
+        let mut restored: csv::StringRecord = record.iter().map(restore).collect();
+        restored.set_position(record.position().cloned());
+        let record = restored;
+        let row: T = record
             .deserialize(Some(&headers))
-            .map_err(|e| malformed(path, &e, Some(&headers)))?;
+            .map_err(|e| malformed(path, &bytes, &e, Some(&headers)))?;
+        row.plausible()
+            .map_err(|reason| ReportInputError::Malformed {
+                path: path.to_path_buf(),
+                line: Some(line),
+                reason,
+            })?;
         rows.push(row);
     }
     Ok(rows)
@@ -293,10 +366,11 @@ fn read_csv<T: DeserializeOwned>(path: &Path, versioned: bool) -> Result<Vec<T>,
 /// its column.
 fn malformed(
     path: &Path,
+    bytes: &[u8],
     error: &csv::Error,
     headers: Option<&csv::StringRecord>,
 ) -> ReportInputError {
-    let line = error.position().map(csv::Position::line);
+    let line = error.position().map(|p| line_of(bytes, p.byte()));
     let reason = match error.kind() {
         csv::ErrorKind::Deserialize { err, .. } => {
             let column = err
@@ -350,6 +424,63 @@ mod tests {
         assert_eq!(row.masking_verdict, None);
         assert_eq!(row.role, "");
         assert!(folder.diagnosis.is_none() && folder.manifest.is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_optional_report_input_that_is_a_fifo_or_a_dangling_link_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("summary.csv"),
+            "schema_version,model,attack,norm,budget,samples,clean_accuracy,\
+             adversarial_accuracy,success_rate,mean_min_l2,mean_min_linf,mean_min_l0,\
+             sensitivity_softmax,sensitivity_logit_sum,sha256\n\
+             1,m.onnx,fgsm,linf,0.3,10,0.9,0.4,0.5,,,,0.001,2.5,abc\n",
+        )
+        .unwrap();
+        read_folder(dir.path()).unwrap();
+        let diagnosis = dir.path().join("diagnosis.csv");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&diagnosis)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(matches!(err, ReportInputError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("diagnosis.csv"), "{err}");
+        assert!(err.to_string().contains("a fifo"), "{err}");
+        std::fs::remove_file(&diagnosis).unwrap();
+
+        std::fs::create_dir(dir.path().join(MODELS_FOLDER)).unwrap();
+        let log = dir.path().join(MODELS_FOLDER).join("teacher-T1.log.csv");
+        std::os::unix::fs::symlink(dir.path().join("gone.csv"), &log).unwrap();
+        let err = read_folder(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("teacher-T1.log.csv"), "{err}");
+    }
+
+    #[test]
+    fn a_training_log_with_nan_or_absurd_accuracy_is_refused_on_its_own_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("teacher-T1.log.csv");
+        for (value, shown) in [("nan", "NaN"), ("1e308", "1e308"), ("-1e308", "-1e308")] {
+            // A blank line before the bad row: the csv reader's own count would say line 3.
+            std::fs::write(
+                &log,
+                format!(
+                    "epoch,loss,train_accuracy,test_accuracy,seconds\n1,0.5,0.8,0.7,1\n\n\
+                     2,0.4,{value},0.8,1\n"
+                ),
+            )
+            .unwrap();
+            let err = read_csv::<EpochRow>(&log, false).unwrap_err().to_string();
+            assert!(
+                err.ends_with(&format!(
+                    "teacher-T1.log.csv, line 4: column train_accuracy: {shown} is not a \
+                     fraction in [0, 1]"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]

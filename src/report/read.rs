@@ -6,8 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::csv_cell::restore;
+use super::csv_line::line_at;
 use super::schema::{Column, SCHEMA_VERSION};
 use crate::error::{Error, Result};
+
+/// Largest report file read back, in bytes: far above any audit's CSV, far below memory.
+const MAX_CSV_BYTES: u64 = 1 << 32;
 
 /// A report file read back.
 pub struct Table {
@@ -28,7 +33,7 @@ impl Table {
     /// version.
     pub fn read<R>(path: &Path, columns: &[Column<R>]) -> Result<Table> {
         let names: Vec<&'static str> = columns.iter().map(|c| c.name).collect();
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = crate::regular_file::read(path, MAX_CSV_BYTES).map_err(|e| {
             let message = if e.kind() == std::io::ErrorKind::NotFound {
                 format!("{} is missing", path.display())
             } else {
@@ -53,8 +58,8 @@ impl Table {
             .from_reader(bytes.as_slice());
         let mut rows = Vec::new();
         for record in reader.records() {
-            let record = record.map_err(|e| malformed(path, e))?;
-            let line = record.position().map_or(0, csv::Position::line);
+            let record = record.map_err(|e| malformed(path, &bytes, e))?;
+            let line = line_at(&bytes, record.position());
             rows.push((line, record));
         }
         if rows.is_empty() {
@@ -131,7 +136,7 @@ impl Row<'_> {
         self.line
     }
 
-    /// The field of column `name`.
+    /// The field of column `name`, as the writer was given it ([`restore`]d).
     pub fn text(&self, name: &str) -> Result<&str> {
         let index = self
             .table
@@ -143,6 +148,7 @@ impl Row<'_> {
             })?;
         self.record
             .get(index)
+            .map(restore)
             .ok_or_else(|| self.error(name, "is missing"))
     }
 
@@ -162,9 +168,9 @@ impl Row<'_> {
         }
     }
 
-    /// Every field, in column order.
+    /// Every field, in column order, as the writer was given it.
     pub fn fields(&self) -> impl Iterator<Item = &str> {
-        self.record.iter()
+        self.record.iter().map(restore)
     }
 
     /// A usage error about column `name` of this row.
@@ -189,7 +195,7 @@ fn located(path: &Path, line: u64, what: &str) -> Error {
     }
 }
 
-fn malformed(path: &Path, e: csv::Error) -> Error {
+fn malformed(path: &Path, bytes: &[u8], e: csv::Error) -> Error {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             pos,
@@ -197,12 +203,12 @@ fn malformed(path: &Path, e: csv::Error) -> Error {
             len,
         } => located(
             path,
-            pos.as_ref().map_or(0, csv::Position::line),
+            line_at(bytes, pos.as_ref()),
             &format!("{len} fields where the header has {expected_len} (cut short?)"),
         ),
         _ => located(
             path,
-            e.position().map_or(0, csv::Position::line),
+            line_at(bytes, e.position()),
             &format!("not valid csv: {e}"),
         ),
     }

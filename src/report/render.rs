@@ -8,7 +8,7 @@ use super::html::html;
 use super::lineup::{lineup, LineupSource};
 use super::markdown::markdown;
 use super::page::{blocks, title};
-use super::page_input::read_folder;
+use super::page_input::{check_one_run, read_folder};
 use super::plots::{draw_plots, use_font};
 use crate::error::{Error, Result};
 
@@ -39,7 +39,14 @@ pub struct ReportPages {
 /// each file atomically, drawing text with the font at `font`.
 pub fn render_report(dir: &Path, font: &Path) -> Result<ReportPages> {
     let folder = read_folder(dir)?;
+    check_one_run(dir)?;
     use_font(font)?;
+    for folder in [dir.to_path_buf(), dir.join(PLOTS_FOLDER)] {
+        crate::atomic_file::prepare_dir(&folder).map_err(|source| Error::Write {
+            path: folder.clone(),
+            source,
+        })?;
+    }
     let models = audited_models(&folder);
     let lineup = lineup(&models, folder.manifest.as_deref());
     let plots =

@@ -192,6 +192,7 @@ pub const SHARD_COLUMNS: &[Column<ShardRecord>] = &[
     Column { name: "eps_l2", unit: "input scale", meaning: "--eps-l2, comma-separated", value: |r| r.eps_l2.clone() },
     Column { name: "models", unit: "-", meaning: "every model as name (sha-256, input range), separated by `; `", value: |r| r.models.clone() },
     Column { name: "examples", unit: "bool", meaning: "whether candidates were saved (--save-examples)", value: |r| r.examples.to_string() },
+    Column { name: "digests", unit: "hex", meaning: "sha-256 of samples.csv, summary.csv, diagnosis.csv and sensitivity.csv as FILE=HEX separated by `; ` (schema 4 on; timings.csv holds wall times and is left out): merge and report refuse a folder whose files do not match, as edited or left from another run", value: |r| r.digests.clone() },
 ];
 
 /// `docs/report-schema.md`: every file's columns with unit and meaning.
@@ -206,6 +207,13 @@ pub fn markdown() -> String {
          f64 from the f32 images in the datasets' value scale [-0.5, 0.5]. The same command \
          and seed give byte-identical `samples.csv`, `summary.csv`, `diagnosis.csv`, \
          `sensitivity.csv` and `shard.csv`; times are only in `timings.csv`.\n\n\
+         Text cells can hold what a model or a user supplied (file names, metadata, \
+         `--data`). Against CSV formula injection (OWASP's rule), a cell that begins with \
+         `=`, `+`, `-`, `@`, a tab or a carriage return and is not a number is written with \
+         a single quote `'` before it, which spreadsheets show as text; so is a cell that \
+         begins with `'`. Numbers such as `-0.5` stay as they are. Reading a file back \
+         removes one leading `'`. A line break or quote inside a cell is quoted as RFC 4180 \
+         says, so it cannot end a row.\n\n\
          With `--shard K/N` the folder holds one shard: every file covers that shard's \
          samples only (`summary.csv` summarises them alone) and keeps the samples' indices \
          in the split. `robustaudit merge` joins the N folders into the files of the \

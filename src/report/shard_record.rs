@@ -32,6 +32,9 @@ pub struct ShardRecord {
     pub models: String,
     /// Whether candidates are kept (`--save-examples`).
     pub examples: bool,
+    /// The digests of the folder's report files (see `digests.rs`), filled in by
+    /// [`super::write_audit`] once they are written; not a setting, so not fingerprinted.
+    pub digests: String,
 }
 
 impl ShardRecord {

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray_npy::WriteNpyExt;
 
+use super::csv_cell::neutralise;
+use super::digests::describe;
 use super::schema::{
     Column, TimingRow, DIAGNOSIS_COLUMNS, SAMPLE_COLUMNS, SENSITIVITY_COLUMNS, SHARD_COLUMNS,
     SUMMARY_COLUMNS, TIMING_COLUMNS,
@@ -28,26 +30,22 @@ pub struct ReportFiles {
     pub sensitivity: PathBuf,
     /// One `.npy` batch per (model, attack, budget) of kept examples.
     pub examples: Vec<PathBuf>,
+    /// The digests of the deterministic files, as `shard.csv` records them.
+    pub digests: String,
 }
 
 /// Writes `samples.csv`, `summary.csv`, `diagnosis.csv`, `timings.csv`, `sensitivity.csv`
 /// and, for kept examples, `examples/<model>/<attack>[-<norm>-<budget>].npy` into `dir`.
 pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
     let samples = dir.join("samples.csv");
-    write(
-        &samples,
-        &csv_bytes(SAMPLE_COLUMNS, &report.samples, &samples)?,
-    )?;
+    let samples_bytes = csv_bytes(SAMPLE_COLUMNS, &report.samples, &samples)?;
+    write(&samples, &samples_bytes)?;
     let summary = dir.join("summary.csv");
-    write(
-        &summary,
-        &csv_bytes(SUMMARY_COLUMNS, &report.summaries, &summary)?,
-    )?;
+    let summary_bytes = csv_bytes(SUMMARY_COLUMNS, &report.summaries, &summary)?;
+    write(&summary, &summary_bytes)?;
     let diagnosis = dir.join("diagnosis.csv");
-    write(
-        &diagnosis,
-        &csv_bytes(DIAGNOSIS_COLUMNS, &report.diagnosis, &diagnosis)?,
-    )?;
+    let diagnosis_bytes = csv_bytes(DIAGNOSIS_COLUMNS, &report.diagnosis, &diagnosis)?;
+    write(&diagnosis, &diagnosis_bytes)?;
     let timings = dir.join("timings.csv");
     let mut rows: Vec<TimingRow> = report
         .samples
@@ -75,10 +73,14 @@ pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
     }));
     write(&timings, &csv_bytes(TIMING_COLUMNS, &rows, &timings)?)?;
     let sensitivity = dir.join("sensitivity.csv");
-    write(
-        &sensitivity,
-        &csv_bytes(SENSITIVITY_COLUMNS, &report.sensitivity, &sensitivity)?,
-    )?;
+    let sensitivity_bytes = csv_bytes(SENSITIVITY_COLUMNS, &report.sensitivity, &sensitivity)?;
+    write(&sensitivity, &sensitivity_bytes)?;
+    let digests = describe(&[
+        ("samples.csv", &samples_bytes),
+        ("summary.csv", &summary_bytes),
+        ("diagnosis.csv", &diagnosis_bytes),
+        ("sensitivity.csv", &sensitivity_bytes),
+    ]);
     let mut examples = Vec::new();
     for set in &report.examples {
         let index = report
@@ -104,6 +106,7 @@ pub fn write_report(dir: &Path, report: &AuditReport) -> Result<ReportFiles> {
         timings,
         sensitivity,
         examples,
+        digests,
     })
 }
 
@@ -123,9 +126,13 @@ pub fn write_audit(
         _ => {}
     }
     let files = write_report(dir, report)?;
+    let record = ShardRecord {
+        digests: files.digests.clone(),
+        ..record.clone()
+    };
     write(
         &path,
-        &csv_bytes(SHARD_COLUMNS, std::slice::from_ref(record), &path)?,
+        &csv_bytes(SHARD_COLUMNS, std::slice::from_ref(&record), &path)?,
     )?;
     Ok((files, path))
 }
@@ -152,7 +159,7 @@ pub fn example_path(
         .join(name)
 }
 
-/// The header and rows of one file, CSV-encoded.
+/// The header and rows of one file, CSV-encoded, every cell [`neutralise`]d.
 fn csv_bytes<R>(columns: &[Column<R>], rows: &[R], path: &Path) -> Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| Error::Internal {
@@ -162,8 +169,9 @@ fn csv_bytes<R>(columns: &[Column<R>], rows: &[R], path: &Path) -> Result<Vec<u8
         .write_record(columns.iter().map(|c| c.name))
         .map_err(fail)?;
     for row in rows {
+        let cells: Vec<String> = columns.iter().map(|c| (c.value)(row)).collect();
         writer
-            .write_record(columns.iter().map(|c| (c.value)(row)))
+            .write_record(cells.iter().map(|c| neutralise(c).into_owned()))
             .map_err(fail)?;
     }
     writer.into_inner().map_err(|e| Error::Internal {

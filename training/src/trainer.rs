@@ -309,11 +309,12 @@ pub fn train(job: &Job) -> Result<Trained> {
     let state = runner.state()?;
     let mut model = export_model(job, &init, &state)?;
     let test_accuracy = log.last().map_or(0.0, |r| r.test_accuracy);
-    model.set_metadata("test_accuracy", &format!("{test_accuracy:.6}"));
+    // Shortest round-trip forms: a finished network run again reads back the same values.
+    model.set_metadata("test_accuracy", &test_accuracy.to_string());
     model.set_metadata("fingerprint", &fingerprint);
     model.set_metadata("epochs", &log.len().to_string());
     let seconds: f64 = log.iter().map(|r| r.seconds).sum();
-    model.set_metadata("training_seconds", &format!("{seconds:.1}"));
+    model.set_metadata("training_seconds", &seconds.to_string());
     let bytes = model.to_bytes();
     let path = job.model_path();
     robustaudit::atomic_file::write(&path, &bytes).map_err(|source| Error::Write {

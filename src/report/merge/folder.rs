@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array4;
 use ndarray_npy::ReadNpyExt;
 
+use super::super::digests::mismatches;
 use super::super::read::{Row, Table};
 use super::super::schema::{
     SAMPLE_COLUMNS, SENSITIVITY_COLUMNS, SHARD_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS,
@@ -13,7 +14,7 @@ use super::super::schema::{
 use super::super::write::example_path;
 use super::super::ShardRecord;
 use crate::attacks::{by_reported_name, Attack, BudgetKind, Norm, Params, Queries};
-use crate::audit::{norm_of, ModelInfo, SampleRecord, SensitivityRecord, Shard};
+use crate::audit::{norm_of, ModelInfo, SampleRecord, SensitivityRecord, Shard, MAX_SHARDS};
 use crate::error::{Error, Result};
 use crate::metrics::{Distortion, Sensitivity};
 
@@ -79,7 +80,7 @@ impl Folder {
             });
         }
         let path = dir.join("shard.csv");
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Err(Error::Usage {
                 message: format!(
                     "{} has no shard.csv: it is not the folder of a finished audit",
@@ -113,6 +114,29 @@ impl Folder {
         Ok(Folder {
             dir: dir.to_path_buf(),
             record,
+        })
+    }
+
+    /// Checks the folder's report files against the digests its shard.csv records.
+    pub fn check_digests(&self) -> Result<()> {
+        let shard = self.dir.join("shard.csv");
+        let changed = mismatches(&self.dir, &self.record.digests).map_err(|e| Error::Usage {
+            message: format!("{} line 2: column digests {e}", shard.display()),
+            hint: Some("run that shard again into an empty folder".into()),
+        })?;
+        if changed.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Usage {
+            message: format!(
+                "shard {} in {}: {} {} not match the digests in shard.csv: edited after the \
+                 audit, or left from another run",
+                self.record.shard,
+                self.dir.display(),
+                changed.join(", "),
+                if changed.len() == 1 { "does" } else { "do" }
+            ),
+            hint: Some("run that shard again into an empty folder".into()),
         })
     }
 
@@ -418,7 +442,7 @@ impl Folder {
                         "the audit saved examples (--save-examples): run that shard again".into(),
                     ),
                 };
-                let file = std::fs::File::open(&path).map_err(|e| refuse(e.to_string()))?;
+                let file = crate::regular_file::open(&path).map_err(|e| refuse(e.to_string()))?;
                 let images = Array4::<f32>::read_npy(file)
                     .map_err(|e| refuse(format!("not a 4-d f32 .npy batch: {e}")))?;
                 if images.shape()[0] != records.len() {
@@ -625,6 +649,12 @@ fn sample_record(row: &Row, entry: &Entry) -> Result<SampleRecord> {
 fn shard_record(row: &Row) -> Result<ShardRecord> {
     let index: usize = row.parse("shard")?;
     let count: usize = row.parse("shards")?;
+    if count > MAX_SHARDS {
+        return Err(row.error(
+            "shards",
+            &format!("{count} is more than the {MAX_SHARDS} shards an audit can have"),
+        ));
+    }
     if index >= count {
         return Err(row.error("shard", &format!("{index} is not below shards {count}")));
     }
@@ -641,5 +671,6 @@ fn shard_record(row: &Row) -> Result<ShardRecord> {
         eps_l2: text("eps_l2")?,
         models: text("models")?,
         examples: flag(row, "examples")?,
+        digests: text("digests")?,
     })
 }

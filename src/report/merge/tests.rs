@@ -97,6 +97,7 @@ fn record(shard: Shard, seed: u64) -> ShardRecord {
         eps_l2: describe_radii(&s.eps_l2),
         models: describe_models(&[info()]),
         examples: s.keep_examples,
+        digests: String::new(),
     }
 }
 

@@ -27,6 +27,9 @@ pub fn default_font() -> PathBuf {
 /// process, so each file is read and kept once.
 static LOADED: OnceLock<Mutex<HashMap<PathBuf, &'static [u8]>>> = OnceLock::new();
 
+/// The largest font file read, in bytes (DejaVu Sans is under 1 MB; CJK fonts reach 20 MB).
+const MAX_FONT_BYTES: u64 = 64 << 20;
+
 /// Makes the font at `path` the one every figure uses.
 pub fn use_font(path: &Path) -> Result<(), ReportInputError> {
     let fail = |reason: String| ReportInputError::Font {
@@ -40,7 +43,10 @@ pub fn use_font(path: &Path) -> Result<(), ReportInputError> {
     let bytes: &'static [u8] = match loaded.get(path) {
         Some(bytes) => bytes,
         None => {
-            let bytes = std::fs::read(path).map_err(|e| fail(e.to_string().to_lowercase()))?;
+            // Only a regular file, and no larger than any font: a FIFO or /dev/zero given as
+            // --font would block or fill memory.
+            let bytes = crate::regular_file::read(path, MAX_FONT_BYTES)
+                .map_err(|e| fail(e.to_string().to_lowercase()))?;
             let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
             loaded.insert(path.to_path_buf(), bytes);
             bytes
@@ -48,4 +54,22 @@ pub fn use_font(path: &Path) -> Result<(), ReportInputError> {
     };
     register_font(FONT_FAMILY, FontStyle::Normal, bytes)
         .map_err(|_| fail("not a truetype or opentype font".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_or_a_folder_given_as_the_font_is_refused_without_reading_it() {
+        let err = use_font(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(
+            err.contains("/dev/zero") && err.contains("a device"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = use_font(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("a folder"), "{err}");
+    }
 }

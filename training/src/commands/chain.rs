@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use robustaudit::data::Split;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 use robustaudit_train::chain;
 use robustaudit_train::chain_config::ChainConfig;
 use robustaudit_train::error::Result;
@@ -32,15 +34,17 @@ pub fn run(args: &ChainArgs) -> Result<()> {
         threads(args.device.threads),
         &out,
     )?;
-    println!("file\trole\ttemperature\ttest_accuracy");
+    let mut stdout = Stdout::new();
+    outln!(stdout, "file\trole\ttemperature\ttest_accuracy")?;
     for row in rows {
-        println!(
+        outln!(
+            stdout,
             "{}\t{}\t{}\t{:.4}",
             out.join(&row.file).display(),
             row.role,
             row.temperature,
             row.test_accuracy
-        );
+        )?;
     }
-    Ok(())
+    Ok(stdout.finish()?)
 }

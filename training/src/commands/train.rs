@@ -4,6 +4,8 @@ use robustaudit::arch::ArchSpec;
 use robustaudit::data::Split;
 use robustaudit::error::Error;
 use robustaudit::grad::Loss;
+use robustaudit::outln;
+use robustaudit::stdout::Stdout;
 use robustaudit_train::chain_config::optimizer;
 use robustaudit_train::error::Result;
 use robustaudit_train::manifest::{self, ManifestRow};
@@ -163,11 +165,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             seconds: trained.seconds,
         },
     )?;
-    println!(
+    let mut stdout = Stdout::new();
+    outln!(
+        stdout,
         "{}\ttest_accuracy {:.4}\tsha256 {}",
         trained.path.display(),
         trained.test_accuracy,
         trained.sha256
-    );
-    Ok(())
+    )?;
+    Ok(stdout.finish()?)
 }
