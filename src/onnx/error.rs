@@ -21,6 +21,15 @@ pub enum OnnxError {
         /// What the decoder or validator found.
         reason: String,
     },
+    /// A node breaks the ONNX spec or the limits put on untrusted models (attribute values,
+    /// index tensors, tensor sizes; README "Loading models safely").
+    #[error("invalid onnx model {path}: {reason}")]
+    Invalid {
+        /// The model file.
+        path: PathBuf,
+        /// The node and what is wrong with it.
+        reason: String,
+    },
     /// The graph uses operators the runtime does not implement.
     #[error("unsupported op{} in {path}: {}", if ops.len() > 1 { "s" } else { "" }, ops.join(", "))]
     UnsupportedOps {
@@ -89,6 +98,9 @@ impl OnnxError {
         match self {
             OnnxError::Malformed { .. } => Some(
                 "the file may be truncated or not an onnx model; re-export or re-copy it".into(),
+            ),
+            OnnxError::Invalid { .. } => Some(
+                "the model breaks the onnx spec or a size limit (README \"Loading models safely\"); re-export it".into(),
             ),
             OnnxError::UnsupportedOps { .. } => Some(
                 "re-export the model with standard onnx ops (opset 11 to 19) or simplify it".into(),

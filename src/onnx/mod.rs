@@ -8,6 +8,8 @@ mod error;
 mod external_data;
 mod ir;
 mod model;
+mod node_checks;
+mod probe_analysis;
 mod signature;
 mod summary;
 mod tract_plan;

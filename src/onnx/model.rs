@@ -10,6 +10,7 @@ use tract_onnx::pb::{
 
 use super::external_data::inline_external_data;
 use super::ir::{tensor_from_proto, tensor_to_proto, ConstTensor};
+use super::node_checks::check_nodes;
 use super::signature::Signature;
 use super::OnnxError;
 
@@ -66,6 +67,10 @@ impl OnnxModel {
             check_tensor_bytes(tensor).map_err(&malformed)?;
         }
         check_defined_before_use(graph).map_err(&malformed)?;
+        check_nodes(graph).map_err(|reason| OnnxError::Invalid {
+            path: path.clone(),
+            reason,
+        })?;
         let unsupported = unsupported_ops(&proto);
         if !unsupported.is_empty() {
             return Err(OnnxError::UnsupportedOps {
@@ -208,6 +213,14 @@ impl OnnxModel {
         self.proto.graph.as_ref().unwrap_or(&EMPTY_GRAPH)
     }
 
+    /// Keeps only the first `count` nodes: the part of the graph that computes what a later
+    /// node reads.
+    pub(super) fn truncate_nodes(&mut self, count: usize) {
+        if let Some(graph) = self.proto.graph.as_mut() {
+            graph.node.truncate(count);
+        }
+    }
+
     pub(super) fn proto(&self) -> &ModelProto {
         &self.proto
     }
@@ -252,7 +265,7 @@ pub(super) fn element_count(dims: &[i64]) -> Option<u64> {
     })
 }
 
-fn check_tensor_bytes(tensor: &TensorProto) -> Result<(), String> {
+pub(super) fn check_tensor_bytes(tensor: &TensorProto) -> Result<(), String> {
     let name = &tensor.name;
     let count = element_count(&tensor.dims)
         .ok_or_else(|| format!("initializer '{name}' has invalid dims {:?}", tensor.dims))?;

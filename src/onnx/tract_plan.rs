@@ -9,6 +9,7 @@ use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
 use super::ir::ConstTensor;
+use super::probe_analysis::analyse;
 use super::signature::{ImageInput, Layout, Signature};
 use super::{OnnxError, OnnxModel};
 
@@ -28,6 +29,9 @@ impl TractPlan {
     pub fn new(model: &OnnxModel) -> Result<Self, OnnxError> {
         let signature = model.signature()?;
         let path = model.path().to_path_buf();
+        // The bounded analysis at the probe batch refuses what would hang or exhaust
+        // memory in tract's optimiser or kernels.
+        analyse(model, &signature, signature.input.fixed_batch.unwrap_or(1))?;
         let (inference, _) = parse_logits_graph(model, &signature)?;
         let symbolic = guard(&path, || {
             let batch = inference.symbols.sym("batch");
@@ -142,7 +146,7 @@ pub(super) fn parse_logits_graph(
     model: &OnnxModel,
     signature: &Signature,
 ) -> Result<(InferenceModel, HashMap<String, OutletId>), OnnxError> {
-    let proto = logits_proto(model.proto(), signature);
+    let proto = proto_with_output(model.proto(), &signature.logits);
     let parsed = guard(model.path(), || tract_onnx::onnx().parse(&proto, None))?;
     if !parsed.unresolved_inputs.is_empty() {
         return Err(OnnxError::Tract {
@@ -159,12 +163,7 @@ pub(super) fn concrete_shapes(
     signature: &Signature,
     batch: usize,
 ) -> Result<HashMap<String, Vec<usize>>, OnnxError> {
-    let (mut inference, outlets) = parse_logits_graph(model, signature)?;
-    let fact = image_fact(&signature.input, batch.to_dim());
-    guard(model.path(), || {
-        inference.set_input_fact(0, fact)?;
-        inference.analyse(false)
-    })?;
+    let (inference, outlets) = analyse(model, signature, batch)?;
     Ok(outlets
         .into_iter()
         .filter_map(|(name, outlet)| {
@@ -184,12 +183,7 @@ pub(super) fn concrete_int_values(
     batch: usize,
 ) -> Result<HashMap<String, ConstTensor>, OnnxError> {
     use tract_onnx::tract_hir::infer::Factoid;
-    let (mut inference, outlets) = parse_logits_graph(model, signature)?;
-    let fact = image_fact(&signature.input, batch.to_dim());
-    guard(model.path(), || {
-        inference.set_input_fact(0, fact)?;
-        inference.analyse(false)
-    })?;
+    let (inference, outlets) = analyse(model, signature, batch)?;
     Ok(outlets
         .into_iter()
         .filter_map(|(name, outlet)| {
@@ -226,11 +220,12 @@ pub(super) fn guard<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Re
     }
 }
 
-fn logits_proto(proto: &ModelProto, signature: &Signature) -> ModelProto {
+/// `proto` with `output` as its only (float) output and no declared intermediate shapes.
+pub(super) fn proto_with_output(proto: &ModelProto, output: &str) -> ModelProto {
     let mut proto = proto.clone();
     if let Some(graph) = proto.graph.as_mut() {
         graph.output = vec![ValueInfoProto {
-            name: signature.logits.clone(),
+            name: output.to_string(),
             r#type: Some(TypeProto {
                 denotation: String::new(),
                 value: Some(type_proto::Value::TensorType(type_proto::Tensor {

@@ -1,0 +1,206 @@
+//! tract's shape analysis of an untrusted graph at a probe batch, held to limits: what
+//! `node_checks` cannot see before the shapes are known.
+//!
+//! - A GatherND whose indices are computed is analysed only after the part of the graph
+//!   that computes them has shown that they are integers of rank 1 or more (tract's own
+//!   analysis of rank-0 indices underflows and allocates without bound).
+//! - Every inferred tensor has at most `MAX_TENSOR_ELEMENTS` elements.
+//! - Every index a Gather or Scatter op reads from a tensor whose value the analysis knows
+//!   lies within the data's dims.
+
+use std::collections::HashMap;
+
+use tract_onnx::pb::GraphProto;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+use super::ir::node_from_proto;
+use super::node_checks::MAX_TENSOR_ELEMENTS;
+use super::signature::Signature;
+use super::tract_plan::{guard, image_fact, proto_with_output};
+use super::{OnnxError, OnnxModel};
+
+/// The logits graph of `model`, analysed by tract for a batch of `batch` images, with the
+/// outlet of every named tensor; refused with [`OnnxError::Invalid`] where it breaks a limit.
+pub(super) fn analyse(
+    model: &OnnxModel,
+    signature: &Signature,
+    batch: usize,
+) -> Result<(InferenceModel, HashMap<String, OutletId>), OnnxError> {
+    let invalid = |reason: String| OnnxError::Invalid {
+        path: model.path().to_path_buf(),
+        reason,
+    };
+    check_computed_gathernd_indices(model, signature, batch)?;
+    let (inference, outlets) = analysed(model, signature, &signature.logits, batch)?;
+    check_sizes(&inference).map_err(invalid)?;
+    check_index_values(model.graph(), &inference, &outlets).map_err(invalid)?;
+    Ok((inference, outlets))
+}
+
+/// The graph of `model` with `output` as its only output, parsed and analysed at `batch`.
+fn analysed(
+    model: &OnnxModel,
+    signature: &Signature,
+    output: &str,
+    batch: usize,
+) -> Result<(InferenceModel, HashMap<String, OutletId>), OnnxError> {
+    let proto = proto_with_output(model.proto(), output);
+    let parsed = guard(model.path(), || tract_onnx::onnx().parse(&proto, None))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(OnnxError::Tract {
+            path: model.path().to_path_buf(),
+            reason: format!("unresolved inputs {:?}", parsed.unresolved_inputs),
+        });
+    }
+    let mut inference = parsed.model;
+    let fact = image_fact(&signature.input, batch.to_dim());
+    guard(model.path(), || {
+        inference.set_input_fact(0, fact)?;
+        inference.analyse(false)
+    })?;
+    Ok((inference, parsed.outlets_by_name))
+}
+
+/// Analyses, for each GatherND whose indices no initializer holds, the graph that computes
+/// those indices, and refuses indices that are not integers of rank 1 or more.
+fn check_computed_gathernd_indices(
+    model: &OnnxModel,
+    signature: &Signature,
+    batch: usize,
+) -> Result<(), OnnxError> {
+    let graph = model.graph();
+    for (position, node) in graph.node.iter().enumerate() {
+        let Some(indices) = node.input.get(1).filter(|_| node.op_type == "GatherND") else {
+            continue;
+        };
+        if graph.initializer.iter().any(|t| &t.name == indices) {
+            continue;
+        }
+        let mut prefix = model.clone();
+        prefix.truncate_nodes(position);
+        let (inference, outlets) = analysed(&prefix, signature, indices, batch)?;
+        let fact = outlets
+            .get(indices.as_str())
+            .and_then(|o| inference.outlet_fact(*o).ok());
+        let rank = fact.and_then(|f| f.shape.rank().concretize());
+        let datum = fact.and_then(|f| f.datum_type.concretize());
+        let bad = match (rank, datum) {
+            (Some(0), _) => Some("a scalar; GatherND needs indices of rank 1 or more".into()),
+            (_, Some(dt)) if !matches!(dt, DatumType::I64 | DatumType::I32) => {
+                Some(format!("of type {dt:?}, not int64 or int32").to_lowercase())
+            }
+            _ => None,
+        };
+        if let Some(bad) = bad {
+            return Err(OnnxError::Invalid {
+                path: model.path().to_path_buf(),
+                reason: format!(
+                    "node '{}' (GatherND): its indices '{indices}' are {bad}",
+                    node.name
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses any inferred tensor with a negative dim or more than `MAX_TENSOR_ELEMENTS`
+/// elements.
+fn check_sizes(inference: &InferenceModel) -> Result<(), String> {
+    for node in inference.nodes() {
+        for output in &node.outputs {
+            let dims: Vec<i64> = output
+                .fact
+                .shape
+                .dims()
+                .filter_map(|d| d.concretize()?.to_i64().ok())
+                .collect();
+            let count = dims.iter().try_fold(1u64, |acc, &d| {
+                u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+            });
+            if !count.is_some_and(|n| n <= MAX_TENSOR_ELEMENTS) {
+                return Err(format!(
+                    "node '{}' makes a tensor of dims {dims:?}, more than {MAX_TENSOR_ELEMENTS} elements or negative",
+                    node.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses indices, known to the analysis, that fall outside the data they index.
+fn check_index_values(
+    graph: &GraphProto,
+    inference: &InferenceModel,
+    outlets: &HashMap<String, OutletId>,
+) -> Result<(), String> {
+    let fact = |name: &str| {
+        outlets
+            .get(name)
+            .and_then(|o| inference.outlet_fact(*o).ok())
+    };
+    for proto in &graph.node {
+        let op = proto.op_type.as_str();
+        let along_axis = matches!(
+            op,
+            "Gather" | "GatherElements" | "Scatter" | "ScatterElements"
+        );
+        let tuples = matches!(op, "GatherND" | "ScatterND");
+        if !along_axis && !tuples {
+            continue;
+        }
+        let (Some(data), Some(indices)) = (proto.input.first(), proto.input.get(1)) else {
+            continue;
+        };
+        let data_shape = fact(data).and_then(|f| f.shape.as_concrete_finite().ok().flatten());
+        let values = fact(indices).and_then(|f| f.value.concretize());
+        let (Some(shape), Some(values)) = (data_shape, values) else {
+            continue;
+        };
+        let Ok(values) = values.cast_to::<i64>() else {
+            continue;
+        };
+        let Ok(view) = values.to_plain_array_view::<i64>() else {
+            continue;
+        };
+        let node = node_from_proto(proto)?;
+        let at = format!("node '{}' ({op})", proto.name);
+        let rank = shape.len() as i64;
+        let within = |v: i64, dim: usize| v >= -(dim as i64) && v < dim as i64;
+        if along_axis {
+            let axis = node.int("axis", 0);
+            if axis < -rank || axis >= rank {
+                return Err(format!("{at}: axis {axis} is outside a rank-{rank} tensor"));
+            }
+            let dim = shape[axis.rem_euclid(rank.max(1)) as usize];
+            if let Some(bad) = view.iter().find(|&&v| !within(v, dim)) {
+                return Err(format!(
+                    "{at}: index {bad} is outside an axis of size {dim}"
+                ));
+            }
+        } else {
+            let batch_dims = if op == "GatherND" {
+                node.int("batch_dims", 0)
+            } else {
+                0
+            };
+            let tuple = view.shape().last().copied().unwrap_or(0);
+            if view.ndim() == 0 || batch_dims < 0 || tuple as i64 + batch_dims > rank {
+                return Err(format!(
+                    "{at}: indices of shape {:?} with batch_dims {batch_dims} do not fit data of rank {rank}",
+                    view.shape()
+                ));
+            }
+            let first = batch_dims as usize;
+            for (i, &v) in view.iter().enumerate() {
+                let dim = shape[first + i % tuple.max(1)];
+                if !within(v, dim) {
+                    return Err(format!("{at}: index {v} is outside an axis of size {dim}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Hostile model files (issue 15): each is built here from the project's own graph builder,
+//! kept byte for byte under `tests/fixtures/hostile/`, and must give a one-line error with
+//! the model exit code (or the right result) within seconds: never a hang, an unbounded
+//! allocation or a panic message.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use robustaudit::onnx::{Attr, ConstTensor, GraphBuilder};
+
+use super::Run;
+
+/// A run that takes longer than this is a hang.
+const WALL: Duration = Duration::from_secs(60);
+
+/// The committed hostile fixtures and the generators that make them.
+fn generators() -> Vec<(&'static str, fn() -> Vec<u8>)> {
+    vec![
+        ("gathernd-float-index.onnx", gathernd_float_index),
+        ("conv-huge-pads.onnx", conv_huge_pads),
+    ]
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hostile")
+        .join(name)
+}
+
+/// A digits-sized image input `[batch, 1, 8, 8]`.
+fn digits_input(b: &mut GraphBuilder) {
+    b.input("x", &[None, Some(1), Some(8), Some(8)]);
+}
+
+/// Flatten -> GatherND whose indices are one float scalar: tract allocated without bound.
+fn gathernd_float_index() -> Vec<u8> {
+    let mut b = GraphBuilder::new("gathernd-float-index");
+    digits_input(&mut b);
+    b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
+    b.constant("idx", &ConstTensor::f32(&[], vec![3.0]));
+    b.node("GatherND", &["flat", "idx"], &["logits"], &[]);
+    b.output("logits", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// A Conv whose pads are 2^63 - 1: `inspect` passed it and `audit` spun for ever.
+fn conv_huge_pads() -> Vec<u8> {
+    let mut b = GraphBuilder::new("conv-huge-pads");
+    digits_input(&mut b);
+    b.initializer("w", &[10, 1, 8, 8], &[0.01; 640]);
+    b.node(
+        "Conv",
+        &["x", "w"],
+        &["y"],
+        &[("pads", Attr::Ints(vec![i64::MAX, i64::MAX, 0, 0]))],
+    );
+    b.node("Flatten", &["y"], &["logits"], &[("axis", Attr::Int(1))]);
+    b.output("logits", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// Runs `robustaudit` with `args`, killing it after [`WALL`]; same checks as
+/// [`super::robustaudit`] plus: it ended in time.
+fn bounded(args: &[&OsStr]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_robustaudit"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn robustaudit");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > WALL {
+            child.kill().expect("kill");
+            panic!("robustaudit {args:?} ran past {WALL:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let run = Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    };
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run
+}
+
+/// Asserts a run failed with the model exit code and exactly one `error:` line (plus an
+/// optional `hint:` line) containing `needle`.
+fn assert_model_error(run: &Run, needle: &str) {
+    assert_eq!(run.code, 4, "stdout {}\nstderr {}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with("error: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(lines.len() <= 2, "{}", run.stderr);
+    assert!(
+        lines[1..].iter().all(|l| l.starts_with("hint: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(lines[0].contains(needle), "{}", run.stderr);
+}
+
+fn inspect(path: &Path) -> Run {
+    bounded(&[OsStr::new("inspect"), path.as_os_str()])
+}
+
+fn audit(path: &Path, out: &Path, attack: &str) -> Run {
+    bounded(&[
+        OsStr::new("audit"),
+        OsStr::new("--model"),
+        path.as_os_str(),
+        OsStr::new("--input-range=-0.5,0.5"),
+        OsStr::new("--data"),
+        OsStr::new("digits"),
+        OsStr::new("--samples"),
+        OsStr::new("8"),
+        OsStr::new("--attacks"),
+        OsStr::new(attack),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ])
+}
+
+/// Regenerates every fixture and checks the committed bytes; with
+/// `ROBUSTAUDIT_BLESS=1` it writes them instead.
+#[test]
+fn hostile_fixtures_match_their_generators() {
+    let bless = std::env::var_os("ROBUSTAUDIT_BLESS").is_some();
+    for (name, make) in generators() {
+        let bytes = make();
+        if bless {
+            std::fs::write(fixture(name), &bytes).expect("write fixture");
+        }
+        let committed = std::fs::read(fixture(name)).expect("committed fixture");
+        assert_eq!(committed, bytes, "{name} differs from its generator");
+    }
+}
+
+#[test]
+fn gathernd_with_a_float_index_is_refused_before_tract_allocates() {
+    let path = fixture("gathernd-float-index.onnx");
+    assert_model_error(&inspect(&path), "indices");
+    let out = tempfile::tempdir().expect("tempdir");
+    assert_model_error(&audit(&path, out.path(), "fgsm"), "indices");
+}
+
+#[test]
+fn conv_with_huge_pads_is_refused_before_audit_spins() {
+    let path = fixture("conv-huge-pads.onnx");
+    assert_model_error(&inspect(&path), "pads");
+    let out = tempfile::tempdir().expect("tempdir");
+    assert_model_error(&audit(&path, out.path(), "fgsm"), "pads");
+}
