@@ -19,7 +19,7 @@ mod vjp_plan;
 pub use builder::{GraphBuilder, OPSET};
 pub use error::OnnxError;
 pub use ir::{Attr, ConstTensor, Dim, Node, Values};
-pub use model::OnnxModel;
+pub use model::{OnnxModel, MAX_MODEL_BYTES};
 pub use signature::{ImageInput, Layout, Signature};
 pub use summary::{ModelSummary, TensorInfo};
 pub use tract_plan::TractPlan;

@@ -14,6 +14,11 @@ use super::node_checks::check_nodes;
 use super::signature::Signature;
 use super::OnnxError;
 
+/// The most bytes a model may take, its file and its external data together (4 GiB): a
+/// model that claims more is refused before anything is read (README "Loading models
+/// safely").
+pub const MAX_MODEL_BYTES: u64 = 4 << 30;
+
 /// An ONNX model whose structure has been checked: every tensor it reads is defined, every
 /// initializer's bytes match its shape, every operator is one tract implements, and no
 /// tensor refers to a file (external data has been inlined from the model's own folder).
@@ -26,16 +31,19 @@ pub struct OnnxModel {
 impl OnnxModel {
     /// Reads and validates the model at `path`.
     pub fn open(path: &Path) -> Result<Self, OnnxError> {
-        let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            crate::regular_file::read(path, MAX_MODEL_BYTES).map_err(|source| OnnxError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        // The model file and its external data share one budget, checked before reading.
+        let mut budget = MAX_MODEL_BYTES - bytes.len() as u64;
         let mut proto = ModelProto::decode(bytes.as_slice()).map_err(|e| OnnxError::Malformed {
             path: path.to_path_buf(),
             reason: format!("protobuf decoding failed: {e}"),
         })?;
         if let Some(graph) = proto.graph.as_mut() {
-            inline_external_data(graph, path)?;
+            inline_external_data(graph, path, &mut budget)?;
         }
         Self::validated(path.to_path_buf(), proto)
     }
