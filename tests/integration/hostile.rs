@@ -20,6 +20,7 @@ fn generators() -> Vec<(&'static str, fn() -> Vec<u8>)> {
     vec![
         ("gathernd-float-index.onnx", gathernd_float_index),
         ("conv-huge-pads.onnx", conv_huge_pads),
+        ("conv-same-upper-with-pads.onnx", conv_same_upper_with_pads),
     ]
 }
 
@@ -57,6 +58,35 @@ fn conv_huge_pads() -> Vec<u8> {
         &[("pads", Attr::Ints(vec![i64::MAX, i64::MAX, 0, 0]))],
     );
     b.node("Flatten", &["y"], &["logits"], &[("axis", Attr::Int(1))]);
+    b.output("logits", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// A Conv with `auto_pad=SAME_UPPER` and explicit pads: its VJP graph disagreed with the
+/// forward pass, fgsm and pgd panicked in worker threads and `inspect` said "exact".
+fn conv_same_upper_with_pads() -> Vec<u8> {
+    let mut b = GraphBuilder::new("conv-same-upper-with-pads");
+    digits_input(&mut b);
+    let w: Vec<f32> = (0..90)
+        .map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.5)
+        .collect();
+    b.initializer("w", &[10, 1, 3, 3], &w);
+    b.node(
+        "Conv",
+        &["x", "w"],
+        &["y"],
+        &[
+            ("auto_pad", Attr::Str("SAME_UPPER".into())),
+            ("pads", Attr::Ints(vec![0, 0, 2, 2])),
+            ("strides", Attr::Ints(vec![2, 2])),
+        ],
+    );
+    b.node(
+        "ReduceMean",
+        &["y"],
+        &["logits"],
+        &[("axes", Attr::Ints(vec![2, 3])), ("keepdims", Attr::Int(0))],
+    );
     b.output("logits", &[None, Some(10)]);
     b.to_unvalidated_bytes()
 }
@@ -158,4 +188,17 @@ fn conv_with_huge_pads_is_refused_before_audit_spins() {
     assert_model_error(&inspect(&path), "pads");
     let out = tempfile::tempdir().expect("tempdir");
     assert_model_error(&audit(&path, out.path(), "fgsm"), "pads");
+}
+
+#[test]
+fn conv_with_auto_pad_and_pads_is_refused_not_differentiated_wrongly() {
+    let path = fixture("conv-same-upper-with-pads.onnx");
+    assert_model_error(
+        &inspect(&path),
+        "auto_pad=SAME_UPPER and explicit pads conflict",
+    );
+    for attack in ["fgsm", "pgd", "deepfool"] {
+        let out = tempfile::tempdir().expect("tempdir");
+        assert_model_error(&audit(&path, out.path(), attack), "auto_pad");
+    }
 }
