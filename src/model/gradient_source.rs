@@ -55,10 +55,7 @@ impl GradientSource {
         let directional = straight_through(exact.vjp_model()).is_none();
         match vjp_disagreement(exact.classifier(), &exact, directional)? {
             None => Ok(GradientSource::Exact(Box::new(exact))),
-            Some(why) => finite(
-                model,
-                format!("vjp graph disagrees with the forward pass: {why}"),
-            ),
+            Some(why) => finite(model, why),
         }
     }
 

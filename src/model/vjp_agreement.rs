@@ -17,7 +17,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Classifier, Differentiable};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::onnx::OnnxError;
 
 /// Images in the probe batch.
 const PROBE_IMAGES: usize = 2;
@@ -29,10 +30,14 @@ const STEPS: [f32; 2] = [1e-2, 1e-3];
 const LOGITS_TOL: f32 = 1e-4;
 /// Largest relative difference between a central difference and `<grad, direction>`.
 const SLOPE_TOL: f32 = 0.05;
+/// How every reason for a disagreement starts.
+const DISAGREES: &str = "vjp graph disagrees with the forward pass";
 /// Seed of the probe batch, the loss seed and the directions.
 const PROBE_SEED: u64 = 0x5eed_0f_9a_d1;
 
-/// Why the VJP graph disagrees with the forward pass, one line, or `None` when it agrees.
+/// Why the VJP graph's gradients cannot be trusted, one line (starting "vjp graph
+/// disagrees with the forward pass" unless the forward pass itself is not finite on the
+/// probe batch), or `None` when it agrees.
 /// Only a failure of the forward pass itself is an error; a VJP graph that fails to run on
 /// the probe batch disagrees.
 pub(super) fn vjp_disagreement(
@@ -45,18 +50,22 @@ pub(super) fn vjp_disagreement(
     let mut rng = ChaCha8Rng::seed_from_u64(PROBE_SEED);
     let images = Array4::from_shape_fn((PROBE_IMAGES, c, h, w), |_| rng.gen_range(-0.5..0.5));
     let seed = Array2::from_shape_fn((PROBE_IMAGES, classes), |_| rng.gen_range(-1.0..1.0));
-    let logits = forward.logits(images.view())?;
-    if logits.iter().any(|v| !v.is_finite()) {
-        // Non-finite logits are the forward pass's own failure, reported where they arise.
-        return Ok(None);
-    }
+    let logits = match forward.logits(images.view()) {
+        Ok(logits) => logits,
+        // Random probe images may lie outside the range the model takes: non-finite logits
+        // there only cost the exact gradients; on the audited images they are an error.
+        Err(Error::Onnx(e @ OnnxError::NonFiniteLogits { .. })) => {
+            return Ok(Some(format!("a probe batch gives: {e}")))
+        }
+        Err(e) => return Err(e),
+    };
     let (vjp_logits, grad) = match vjp.vjp(images.view(), seed.view()) {
         Ok(out) => out,
-        Err(e) => return Ok(Some(format!("it fails on a probe batch: {e}"))),
+        Err(e) => return Ok(Some(format!("{DISAGREES}: it fails on a probe batch: {e}"))),
     };
     if vjp_logits.shape() != logits.shape() || grad.shape() != images.shape() {
         return Ok(Some(format!(
-            "it returns logits {:?} and gradients {:?} for images {:?} and logits {:?}",
+            "{DISAGREES}: it returns logits {:?} and gradients {:?} for images {:?} and logits {:?}",
             vjp_logits.shape(),
             grad.shape(),
             images.shape(),
@@ -69,7 +78,7 @@ pub(super) fn vjp_disagreement(
         .fold(0f32, |m, a, b| m.max((a - b).abs()));
     if worst.is_nan() || worst > LOGITS_TOL * scale {
         return Ok(Some(format!(
-            "its logits differ from the forward pass's by up to {worst:.3e}"
+            "{DISAGREES}: its logits differ from the forward pass's by up to {worst:.3e}"
         )));
     }
     if !directional {
@@ -94,7 +103,7 @@ pub(super) fn vjp_disagreement(
                 break;
             }
             last = format!(
-                "a directional derivative is {analytic:.4e} by the vjp graph, {numeric:.4e} by finite differences"
+                "{DISAGREES}: a directional derivative is {analytic:.4e} by the vjp graph, {numeric:.4e} by finite differences"
             );
         }
         agreeing += usize::from(agrees);

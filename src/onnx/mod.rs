@@ -9,6 +9,7 @@ mod external_data;
 mod ir;
 mod model;
 mod node_checks;
+mod panic_guard;
 mod probe_analysis;
 mod signature;
 mod summary;

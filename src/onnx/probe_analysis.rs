@@ -16,8 +16,9 @@ use tract_onnx::tract_hir::infer::Factoid;
 
 use super::ir::node_from_proto;
 use super::node_checks::MAX_TENSOR_ELEMENTS;
+use super::panic_guard::guard;
 use super::signature::Signature;
-use super::tract_plan::{guard, image_fact, proto_with_output};
+use super::tract_plan::{image_fact, proto_with_output};
 use super::{OnnxError, OnnxModel};
 
 /// The logits graph of `model`, analysed by tract for a batch of `batch` images, with the

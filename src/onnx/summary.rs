@@ -9,7 +9,7 @@ use tract_onnx::pb::{GraphProto, NodeProto};
 use super::model::{element_count, is_float};
 use super::signature::{describe_type, Signature};
 use super::tract_plan::concrete_shapes;
-use super::{OnnxError, OnnxModel};
+use super::{OnnxError, OnnxModel, TractPlan};
 
 /// A graph input or output with its declared type and shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,10 +56,9 @@ impl ModelSummary {
         let shapes = concrete_shapes(model, &signature, signature.input.fixed_batch.unwrap_or(1))?;
         let batch = signature.input.fixed_batch.unwrap_or(1) as u64;
         let flops: u64 = graph.node.iter().map(|n| node_flops(n, &shapes)).sum();
-        let classes = shapes
-            .get(&signature.logits)
-            .map(|s| s.iter().skip(1).product())
-            .unwrap_or(0);
+        // The plan's class count is the one audits use (a trailing Squeeze can drop the
+        // batch axis at batch 1 but not at the symbolic batch).
+        let classes = TractPlan::new(model)?.classes();
         let initializers: std::collections::HashSet<&str> =
             graph.initializer.iter().map(|t| t.name.as_str()).collect();
         let mut op_counts = BTreeMap::new();

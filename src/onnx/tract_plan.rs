@@ -9,6 +9,7 @@ use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
 use super::ir::ConstTensor;
+use super::panic_guard::{guard, guard_run};
 use super::probe_analysis::analyse;
 use super::signature::{ImageInput, Layout, Signature};
 use super::{OnnxError, OnnxModel};
@@ -123,7 +124,7 @@ impl TractPlan {
             .slice_mut(ndarray::s![..rows, .., .., ..])
             .assign(&part);
         let tensor: Tensor = to_model_layout(padded.view(), self.input.layout).into();
-        let outputs = self.plan.run(tvec!(tensor.into())).map_err(run_err)?;
+        let outputs = guard_run(&self.path, || self.plan.run(tvec!(tensor.into())))?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
         let flat = view
             .to_shape((batch, self.classes))
@@ -135,6 +136,9 @@ impl TractPlan {
                     self.classes
                 ),
             })?;
+        // Padding rows of a fixed batch are zeros the model never sees as images: only
+        // the real rows must be finite.
+        OnnxError::check_finite(&self.path, flat.slice(ndarray::s![..rows, ..]).iter())?;
         Ok(flat.into_owned())
     }
 }
@@ -198,26 +202,6 @@ pub(super) fn concrete_int_values(
             (values.len() <= 64).then(|| (name, ConstTensor::i64(value.shape(), values)))
         })
         .collect())
-}
-
-/// Runs a tract call, turning both its errors and its panics into `OnnxError::Tract`.
-pub(super) fn guard<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Result<T, OnnxError> {
-    let tract_err = |reason: String| OnnxError::Tract {
-        path: path.to_path_buf(),
-        reason,
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(tract_err(one_line(&e))),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown failure".into());
-            Err(tract_err(format!("tract failed: {message}")))
-        }
-    }
 }
 
 /// `proto` with `output` as its only (float) output and no declared intermediate shapes.

@@ -21,6 +21,8 @@ fn generators() -> Vec<(&'static str, fn() -> Vec<u8>)> {
         ("gathernd-float-index.onnx", gathernd_float_index),
         ("conv-huge-pads.onnx", conv_huge_pads),
         ("conv-same-upper-with-pads.onnx", conv_same_upper_with_pads),
+        ("nan-logits.onnx", nan_logits),
+        ("squeeze-logits.onnx", squeeze_logits),
     ]
 }
 
@@ -87,6 +89,41 @@ fn conv_same_upper_with_pads() -> Vec<u8> {
         &["logits"],
         &[("axes", Attr::Ints(vec![2, 3])), ("keepdims", Attr::Int(0))],
     );
+    b.output("logits", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// A linear model with one NaN weight: audit exited 1, "internal error, please report".
+fn nan_logits() -> Vec<u8> {
+    let mut b = GraphBuilder::new("nan-logits");
+    digits_input(&mut b);
+    let mut w: Vec<f32> = (0..640)
+        .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    w[5] = f32::NAN;
+    b.initializer("w", &[10, 64], &w);
+    b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
+    b.node(
+        "Gemm",
+        &["flat", "w"],
+        &["logits"],
+        &[("transB", Attr::Int(1))],
+    );
+    b.output("logits", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// Logits `[batch, 10, 1, 1]` squeezed to `[batch, 10]` by a Squeeze without axes:
+/// `inspect` and `audit` disagreed on the class count.
+fn squeeze_logits() -> Vec<u8> {
+    let mut b = GraphBuilder::new("squeeze-logits");
+    digits_input(&mut b);
+    let w: Vec<f32> = (0..640)
+        .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    b.initializer("w", &[10, 1, 8, 8], &w);
+    b.node("Conv", &["x", "w"], &["y"], &[]);
+    b.node("Squeeze", &["y"], &["logits"], &[]);
     b.output("logits", &[None, Some(10)]);
     b.to_unvalidated_bytes()
 }
@@ -201,4 +238,29 @@ fn conv_with_auto_pad_and_pads_is_refused_not_differentiated_wrongly() {
         let out = tempfile::tempdir().expect("tempdir");
         assert_model_error(&audit(&path, out.path(), attack), "auto_pad");
     }
+}
+
+#[test]
+fn nan_logits_are_a_model_error_not_an_internal_error() {
+    let path = fixture("nan-logits.onnx");
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = audit(&path, out.path(), "fgsm");
+    assert_model_error(&run, "gives logits that are not finite");
+    assert!(run.stderr.contains("nan-logits.onnx"), "{}", run.stderr);
+}
+
+#[test]
+fn inspect_and_audit_agree_on_the_class_count_of_a_squeezed_model() {
+    let path = fixture("squeeze-logits.onnx");
+    let run = inspect(&path);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("logits      logits (10 classes)\n"),
+        "{}",
+        run.stdout
+    );
+    // digits has labels up to 9: audit refuses them unless it also sees 10 classes.
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = audit(&path, out.path(), "fgsm");
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }
