@@ -17,6 +17,7 @@ use crate::arch::ArchError;
 use crate::data::DataError;
 use crate::grad::GradError;
 use crate::onnx::OnnxError;
+use crate::printable::printable;
 use crate::report::ReportInputError;
 
 /// Exit code for an unexpected error or an output that could not be written.
@@ -139,11 +140,13 @@ impl Error {
         }
     }
 
-    /// Prints `error: <message>` and, when there is one, `hint: <hint>` on stderr.
+    /// Prints `error: <message>` and, when there is one, `hint: <hint>` on stderr, each on
+    /// one line whatever text from a model or a file they quote (control characters are
+    /// escaped).
     pub fn report(&self) {
-        eprintln!("error: {self}");
+        eprintln!("error: {}", printable(&self.to_string()));
         if let Some(hint) = self.hint() {
-            eprintln!("hint: {hint}");
+            eprintln!("hint: {}", printable(&hint));
         }
     }
 }

@@ -3,6 +3,7 @@
 use robustaudit::error::Result;
 use robustaudit::model::GradientSource;
 use robustaudit::onnx::{ModelSummary, OnnxModel};
+use robustaudit::printable::printable;
 
 use crate::cli::InspectArgs;
 
@@ -28,6 +29,6 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             format!("finite differences: {reason}")
         }
     };
-    println!("gradients   {line}");
+    println!("gradients   {}", printable(&line));
     Ok(())
 }

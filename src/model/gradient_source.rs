@@ -59,10 +59,9 @@ impl GradientSource {
         }
     }
 
-    /// Opens the model at `path` with finite-difference gradients even where a VJP graph
+    /// Finite-difference gradients for an already validated model even where a VJP graph
     /// could be built (to compare the two, or to time them); `reason` is recorded.
-    pub fn open_finite_difference(path: &Path, reason: &str) -> Result<Self> {
-        let model = OnnxModel::open(path)?;
+    pub fn finite_difference(model: OnnxModel, reason: &str) -> Result<Self> {
         Ok(GradientSource::FiniteDifference {
             model: Box::new(FiniteDifference::new(TractClassifier::new(model)?)),
             reason: reason.to_string(),

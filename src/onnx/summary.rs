@@ -10,6 +10,7 @@ use super::model::{element_count, is_float};
 use super::signature::{describe_type, Signature};
 use super::tract_plan::concrete_shapes;
 use super::{OnnxError, OnnxModel, TractPlan};
+use crate::printable::printable as p;
 
 /// A graph input or output with its declared type and shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,17 +135,18 @@ fn node_flops(node: &NodeProto, shapes: &HashMap<String, Vec<usize>>) -> u64 {
     }
 }
 
+/// Every text in the summary comes from the model (or its path): escaped for the terminal.
 impl fmt::Display for ModelSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sig = &self.signature;
-        writeln!(f, "model       {}", self.path)?;
+        writeln!(f, "model       {}", p(&self.path))?;
         if !self.producer.is_empty() {
-            writeln!(f, "producer    {}", self.producer)?;
+            writeln!(f, "producer    {}", p(&self.producer))?;
         }
         writeln!(f, "opset       {}", self.opset)?;
         for (label, list) in [("input", &self.inputs), ("output", &self.outputs)] {
             for t in list {
-                writeln!(f, "{label:<12}{}: {}", t.name, t.shape)?;
+                writeln!(f, "{label:<12}{}: {}", p(&t.name), p(&t.shape))?;
             }
         }
         writeln!(
@@ -161,10 +163,18 @@ impl fmt::Display for ModelSummary {
         match &sig.bypassed {
             Some(op) => writeln!(
                 f,
-                "logits      {} ({} classes; trailing {op} to '{}' bypassed)",
-                sig.logits, self.classes, sig.output
+                "logits      {} ({} classes; trailing {} to '{}' bypassed)",
+                p(&sig.logits),
+                self.classes,
+                p(op),
+                p(&sig.output)
             )?,
-            None => writeln!(f, "logits      {} ({} classes)", sig.logits, self.classes)?,
+            None => writeln!(
+                f,
+                "logits      {} ({} classes)",
+                p(&sig.logits),
+                self.classes
+            )?,
         }
         writeln!(f, "parameters  {}", self.parameters)?;
         writeln!(
@@ -176,7 +186,7 @@ impl fmt::Display for ModelSummary {
         let ops: Vec<String> = self
             .op_counts
             .iter()
-            .map(|(op, n)| format!("{op} {n}"))
+            .map(|(op, n)| format!("{} {n}", p(op)))
             .collect();
         writeln!(
             f,
@@ -189,7 +199,7 @@ impl fmt::Display for ModelSummary {
         }
         for (i, (k, v)) in self.metadata.iter().enumerate() {
             let label = if i == 0 { "metadata" } else { "" };
-            writeln!(f, "{label:<12}{k} = {v}")?;
+            writeln!(f, "{label:<12}{} = {}", p(k), p(v))?;
         }
         Ok(())
     }

@@ -23,6 +23,8 @@ fn generators() -> Vec<(&'static str, fn() -> Vec<u8>)> {
         ("conv-same-upper-with-pads.onnx", conv_same_upper_with_pads),
         ("nan-logits.onnx", nan_logits),
         ("squeeze-logits.onnx", squeeze_logits),
+        ("ansi-metadata.onnx", ansi_metadata),
+        ("ansi-op-type.onnx", ansi_op_type),
     ]
 }
 
@@ -124,6 +126,39 @@ fn squeeze_logits() -> Vec<u8> {
     b.initializer("w", &[10, 1, 8, 8], &w);
     b.node("Conv", &["x", "w"], &["y"], &[]);
     b.node("Squeeze", &["y"], &["logits"], &[]);
+    b.output("logits", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// Text that clears the screen and forges an output line.
+const FORGED: &str = "\u{1b}[2J\u{1b}[31mok\ngradients   exact";
+
+/// A valid linear model whose metadata and tensor names carry [`FORGED`] text.
+fn ansi_metadata() -> Vec<u8> {
+    let mut b = GraphBuilder::new("ansi-metadata");
+    digits_input(&mut b);
+    let w: Vec<f32> = (0..640)
+        .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    b.initializer("w", &[10, 64], &w);
+    b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
+    let logits = format!("logits{FORGED}");
+    b.node(
+        "Gemm",
+        &["flat", "w"],
+        &[&logits],
+        &[("transB", Attr::Int(1))],
+    );
+    b.output(&logits, &[None, Some(10)]);
+    b.metadata(FORGED, FORGED);
+    b.to_unvalidated_bytes()
+}
+
+/// An op type carrying [`FORGED`] text, which the unsupported-op error quotes.
+fn ansi_op_type() -> Vec<u8> {
+    let mut b = GraphBuilder::new("ansi-op-type");
+    digits_input(&mut b);
+    b.node(&format!("Evil{FORGED}"), &["x"], &["logits"], &[]);
     b.output("logits", &[None, Some(10)]);
     b.to_unvalidated_bytes()
 }
@@ -263,4 +298,26 @@ fn inspect_and_audit_agree_on_the_class_count_of_a_squeezed_model() {
     let out = tempfile::tempdir().expect("tempdir");
     let run = audit(&path, out.path(), "fgsm");
     assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn newlines_and_ansi_escapes_from_model_text_do_not_reach_the_terminal() {
+    let run = inspect(&fixture("ansi-metadata.onnx"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains('\u{1b}'), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("\\u{1b}[2J\\u{1b}[31mok\\ngradients   exact"),
+        "{}",
+        run.stdout
+    );
+    let gradient_lines = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("gradients"))
+        .count();
+    assert_eq!(gradient_lines, 1, "{}", run.stdout);
+    let run = inspect(&fixture("ansi-op-type.onnx"));
+    assert_model_error(&run, "unsupported op");
+    assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
 }
