@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 use tract_onnx::pb::{
-    tensor_proto::DataType, GraphProto, ModelProto, StringStringEntryProto, TensorProto,
+    tensor_proto::DataType, GraphProto, ModelProto, NodeProto, StringStringEntryProto, TensorProto,
 };
 
 use super::external_data::inline_external_data;
@@ -226,6 +226,13 @@ impl OnnxModel {
     pub(super) fn truncate_nodes(&mut self, count: usize) {
         if let Some(graph) = self.proto.graph.as_mut() {
             graph.node.truncate(count);
+        }
+    }
+
+    /// Replaces every node by what `f` makes of it (none, itself, or others).
+    pub(super) fn map_nodes(&mut self, f: impl Fn(&NodeProto) -> Vec<NodeProto>) {
+        if let Some(graph) = self.proto.graph.as_mut() {
+            graph.node = graph.node.iter().flat_map(&f).collect();
         }
     }
 

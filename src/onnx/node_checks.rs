@@ -21,7 +21,7 @@ pub(super) const MAX_TENSOR_ELEMENTS: u64 = 1 << 31;
 pub(super) const MAX_WINDOW: i64 = 1 << 16;
 
 /// Ops with convolution- or pooling-style window attributes.
-const WINDOW_OPS: &[&str] = &[
+pub(super) const WINDOW_OPS: &[&str] = &[
     "Conv",
     "ConvTranspose",
     "ConvInteger",

@@ -10,12 +10,12 @@
 
 use std::collections::HashMap;
 
-use tract_onnx::pb::GraphProto;
+use tract_onnx::pb::{GraphProto, NodeProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
 use super::ir::node_from_proto;
-use super::node_checks::MAX_TENSOR_ELEMENTS;
+use super::node_checks::{MAX_TENSOR_ELEMENTS, WINDOW_OPS};
 use super::panic_guard::guard;
 use super::signature::Signature;
 use super::tract_plan::{image_fact, proto_with_output};
@@ -32,6 +32,7 @@ pub(super) fn analyse(
         path: model.path().to_path_buf(),
         reason,
     };
+    check_window_ranks(model, signature, batch)?;
     check_computed_gathernd_indices(model, signature, batch)?;
     let (inference, outlets) = analysed(model, signature, &signature.logits, batch)?;
     check_sizes(&inference).map_err(invalid)?;
@@ -61,6 +62,140 @@ fn analysed(
         inference.analyse(false)
     })?;
     Ok((inference, parsed.outlets_by_name))
+}
+
+/// Checks the rank of what every Conv or pooling node reads against its attributes before
+/// tract analyses them (its rules compute `rank - 2` unchecked: a rank-1 input underflows).
+///
+/// The ranks come from one tolerant analysis of a copy of the graph in which those nodes
+/// pass their input through (they keep the rank) and GatherND nodes are dropped (their
+/// outputs stay unknown): no rule that could underflow runs.
+fn check_window_ranks(
+    model: &OnnxModel,
+    signature: &Signature,
+    batch: usize,
+) -> Result<(), OnnxError> {
+    let graph = model.graph();
+    if !graph.node.iter().any(|n| is_window_op(&n.op_type)) {
+        return Ok(());
+    }
+    let mut passthrough = model.clone();
+    passthrough.map_nodes(|node| {
+        if node.op_type == "GatherND" {
+            return Vec::new();
+        }
+        if !is_window_op(&node.op_type) {
+            return vec![node.clone()];
+        }
+        let data = node.input.first().cloned().unwrap_or_default();
+        node.output
+            .iter()
+            .filter(|o| !o.is_empty())
+            .map(|o| NodeProto {
+                name: format!("{}_passthrough_{o}", node.name),
+                op_type: "Identity".into(),
+                input: vec![data.clone()],
+                output: vec![o.clone()],
+                ..Default::default()
+            })
+            .collect()
+    });
+    let proto = proto_with_output(passthrough.proto(), &signature.logits);
+    let Ok(parsed) = guard(model.path(), || tract_onnx::onnx().parse(&proto, None)) else {
+        return Ok(());
+    };
+    let mut inference = parsed.model;
+    let fact = image_fact(&signature.input, batch.to_dim());
+    // Errors are expected (channel counts no longer match): the ranks found are enough.
+    let _ = guard(model.path(), || {
+        inference.set_input_fact(0, fact)?;
+        inference.analyse(true)
+    });
+    let rank = |name: &str| -> Option<i64> {
+        let outlet = parsed.outlets_by_name.get(name)?;
+        inference
+            .outlet_fact(*outlet)
+            .ok()?
+            .shape
+            .rank()
+            .concretize()
+    };
+    for (position, proto) in graph.node.iter().enumerate() {
+        if !is_window_op(&proto.op_type) {
+            continue;
+        }
+        let Some(input) = proto.input.first() else {
+            continue;
+        };
+        // Where the tolerant analysis lost track, the exact graph up to this node (whose
+        // earlier window ops have passed) tells the rank.
+        let data = match rank(input) {
+            Some(r) => Some(r),
+            None => prefix_rank(model, signature, position, input, batch)?,
+        };
+        let Some(data) = data else {
+            continue;
+        };
+        let node = node_from_proto(proto).map_err(|reason| OnnxError::Invalid {
+            path: model.path().to_path_buf(),
+            reason,
+        })?;
+        let spatial = data - 2;
+        let bad = if spatial < 1 {
+            Some(format!(
+                "its input '{}' has rank {data}; it needs [batch, channels, spatial axes...]",
+                proto.input[0]
+            ))
+        } else {
+            ["kernel_shape", "strides", "dilations", "output_padding"]
+                .iter()
+                .map(|a| (*a, node.ints(a).map(|v| v.len() as i64)))
+                .chain([("pads", node.ints("pads").map(|v| v.len() as i64 / 2))])
+                .find(|(_, n)| n.is_some_and(|n| n != spatial))
+                .map(|(a, _)| format!("{a} does not have one value per spatial axis ({spatial})"))
+                .or_else(|| {
+                    let weights = proto.input.get(1).filter(|_| has_weights(&proto.op_type))?;
+                    let w = rank(weights)?;
+                    (w != data)
+                        .then(|| format!("its weights '{weights}' have rank {w}, its input {data}"))
+                })
+        };
+        if let Some(bad) = bad {
+            return Err(OnnxError::Invalid {
+                path: model.path().to_path_buf(),
+                reason: format!("node '{}' ({}): {bad}", proto.name, proto.op_type),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The rank of `name` computed by the first `position` nodes of `model`, if tract finds it.
+fn prefix_rank(
+    model: &OnnxModel,
+    signature: &Signature,
+    position: usize,
+    name: &str,
+    batch: usize,
+) -> Result<Option<i64>, OnnxError> {
+    let mut prefix = model.clone();
+    prefix.truncate_nodes(position);
+    let Ok((inference, outlets)) = analysed(&prefix, signature, name, batch) else {
+        return Ok(None);
+    };
+    Ok(outlets
+        .get(name)
+        .and_then(|o| inference.outlet_fact(*o).ok())
+        .and_then(|f| f.shape.rank().concretize()))
+}
+
+fn is_window_op(op: &str) -> bool {
+    WINDOW_OPS.contains(&op)
+}
+
+/// Window ops whose second input is a weight tensor of the data's rank.
+fn has_weights(op: &str) -> bool {
+    matches!(op, "Conv" | "ConvTranspose" | "ConvInteger")
 }
 
 /// Analyses, for each GatherND whose indices no initializer holds, the graph that computes

@@ -25,6 +25,8 @@ fn generators() -> Vec<(&'static str, fn() -> Vec<u8>)> {
         ("squeeze-logits.onnx", squeeze_logits),
         ("ansi-metadata.onnx", ansi_metadata),
         ("ansi-op-type.onnx", ansi_op_type),
+        ("maxpool-on-flat-input.onnx", maxpool_on_flat_input),
+        ("softmax-of-nothing.onnx", softmax_of_nothing),
     ]
 }
 
@@ -160,6 +162,40 @@ fn ansi_op_type() -> Vec<u8> {
     digits_input(&mut b);
     b.node(&format!("Evil{FORGED}"), &["x"], &["logits"], &[]);
     b.output("logits", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// A MaxPool reading a rank-2 tensor, found by `tests/fuzz_model.rs`: tract's shape rules
+/// computed `rank - 2` unchecked (an overflow panic in debug builds, a wrapped rank in
+/// release builds).
+fn maxpool_on_flat_input() -> Vec<u8> {
+    let mut b = GraphBuilder::new("maxpool-on-flat-input");
+    digits_input(&mut b);
+    b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
+    b.node(
+        "MaxPool",
+        &["flat"],
+        &["pooled"],
+        &[("kernel_shape", Attr::Ints(vec![2, 2]))],
+    );
+    b.node(
+        "Flatten",
+        &["pooled"],
+        &["logits"],
+        &[("axis", Attr::Int(1))],
+    );
+    b.output("logits", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// A trailing Softmax whose input is omitted, found by `tests/fuzz_model.rs`: tract
+/// panics while parsing, and its panic message reached stderr before the error line.
+fn softmax_of_nothing() -> Vec<u8> {
+    let mut b = GraphBuilder::new("softmax-of-nothing");
+    digits_input(&mut b);
+    b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
+    b.node("Softmax", &["", "flat"], &["probs"], &[]);
+    b.output("probs", &[None, Some(10)]);
     b.to_unvalidated_bytes()
 }
 
@@ -320,4 +356,18 @@ fn newlines_and_ansi_escapes_from_model_text_do_not_reach_the_terminal() {
     let run = inspect(&fixture("ansi-op-type.onnx"));
     assert_model_error(&run, "unsupported op");
     assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+}
+
+#[test]
+fn a_pool_over_a_rank_2_tensor_is_refused_before_tract_underflows() {
+    let path = fixture("maxpool-on-flat-input.onnx");
+    assert_model_error(&inspect(&path), "has rank 2");
+}
+
+#[test]
+fn a_panic_inside_tract_prints_only_the_error_line() {
+    let path = fixture("softmax-of-nothing.onnx");
+    let run = inspect(&path);
+    assert_model_error(&run, "tract failed");
+    assert!(!run.stderr.contains("backtrace"), "{}", run.stderr);
 }
