@@ -6,7 +6,7 @@
 //! | 1 | unexpected internal error, or an output that could not be written |
 //! | 2 | bad command line (unknown flag, bad value) |
 //! | 3 | bad or missing dataset, or audit folder (`report`) |
-//! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, no gradient |
+//! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, not a regular file, over a limit or against the ONNX spec, non-finite logits, no gradient |
 //! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable |
 //! | 6 | bad architecture spec or configuration |
 //! | 7 | a check failed: `gradcheck` found analytic gradients that disagree with finite differences |
@@ -43,6 +43,7 @@ Exit codes:
   2  bad command line
   3  bad or missing dataset, or audit folder (report)
   4  bad model file (malformed, truncated, unsupported op, no image input, unsafe reference,
+     not a regular file, over a size limit or against the onnx spec, non-finite logits,
      no gradient rule)
   5  missing dependency (run scripts/setup; scripts/setup --cuda for the gpu)
   6  bad architecture spec or configuration

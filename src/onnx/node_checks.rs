@@ -13,8 +13,9 @@ use tract_onnx::pb::{tensor_proto::DataType, GraphProto, NodeProto, TensorProto}
 use super::ir::{node_from_proto, tensor_from_proto, Attr, Node, Values};
 use super::model::{check_tensor_bytes, element_count};
 
-/// The most elements any one tensor of a model may have (2^31), declared or inferred.
-pub(super) const MAX_TENSOR_ELEMENTS: u64 = 1 << 31;
+/// The most elements any one tensor of a model may have (2^28, 1 GiB of f32), declared or
+/// inferred at the probe batch.
+pub(super) const MAX_TENSOR_ELEMENTS: u64 = 1 << 28;
 
 /// The largest value of a window attribute (pads, strides, dilations, kernel_shape,
 /// output_padding, group) and of a Resize scale: 2^16, far beyond any image model.

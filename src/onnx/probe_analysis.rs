@@ -32,7 +32,7 @@ pub(super) fn analyse(
         path: model.path().to_path_buf(),
         reason,
     };
-    check_window_ranks(model, signature, batch)?;
+    check_before_analysis(model, signature, batch)?;
     check_computed_gathernd_indices(model, signature, batch)?;
     let (inference, outlets) = analysed(model, signature, &signature.logits, batch)?;
     check_sizes(&inference).map_err(invalid)?;
@@ -64,37 +64,44 @@ fn analysed(
     Ok((inference, parsed.outlets_by_name))
 }
 
-/// Checks the rank of what every Conv or pooling node reads against its attributes before
-/// tract analyses them (its rules compute `rank - 2` unchecked: a rank-1 input underflows).
+/// Checks, before tract analyses the graph, the rank of what every Conv or pooling node
+/// reads against its attributes (tract's rules compute `rank - 2` unchecked: a rank-1 input
+/// underflows) and the size of what every ConstantOfShape, Expand, Tile, Range, Resize and
+/// Upsample node would make from computed shapes (tract evaluates them during analysis).
 ///
-/// The ranks come from one tolerant analysis of a copy of the graph in which those nodes
-/// pass their input through (they keep the rank) and GatherND nodes are dropped (their
-/// outputs stay unknown): no rule that could underflow runs.
-fn check_window_ranks(
+/// Both come from one tolerant analysis of a copy of the graph in which window nodes pass
+/// their input through (they keep its rank) and the nodes above, with GatherND, are opaque
+/// (their outputs stay unknown): no rule that could underflow or allocate runs.
+fn check_before_analysis(
     model: &OnnxModel,
     signature: &Signature,
     batch: usize,
 ) -> Result<(), OnnxError> {
     let graph = model.graph();
-    if !graph.node.iter().any(|n| is_window_op(&n.op_type)) {
+    if !graph
+        .node
+        .iter()
+        .any(|n| is_window_op(&n.op_type) || is_opaque(&n.op_type))
+    {
         return Ok(());
     }
     let mut passthrough = model.clone();
     passthrough.map_nodes(|node| {
-        if node.op_type == "GatherND" {
-            return Vec::new();
-        }
-        if !is_window_op(&node.op_type) {
+        let source = if is_window_op(&node.op_type) {
+            Some(node.input.first().cloned().unwrap_or_default())
+        } else if is_opaque(&node.op_type) {
+            None
+        } else {
             return vec![node.clone()];
-        }
-        let data = node.input.first().cloned().unwrap_or_default();
+        };
         node.output
             .iter()
             .filter(|o| !o.is_empty())
             .map(|o| NodeProto {
                 name: format!("{}_passthrough_{o}", node.name),
                 op_type: "Identity".into(),
-                input: vec![data.clone()],
+                // An opaque node's outputs become unknown: fed by a name nothing defines.
+                input: vec![source.clone().unwrap_or_else(|| format!("{o}/unknown"))],
                 output: vec![o.clone()],
                 ..Default::default()
             })
@@ -120,6 +127,75 @@ fn check_window_ranks(
             .rank()
             .concretize()
     };
+    let value = |name: &str| -> Option<Vec<f64>> {
+        let outlet = parsed.outlets_by_name.get(name)?;
+        let value = inference.outlet_fact(*outlet).ok()?.value.concretize()?;
+        let value = value.cast_to::<f64>().ok()?;
+        Some(
+            value
+                .to_plain_array_view::<f64>()
+                .ok()?
+                .iter()
+                .copied()
+                .collect(),
+        )
+    };
+    let shape = |name: &str| -> Option<Vec<f64>> {
+        let outlet = parsed.outlets_by_name.get(name)?;
+        let dims = inference
+            .outlet_fact(*outlet)
+            .ok()?
+            .shape
+            .as_concrete_finite()
+            .ok()??;
+        Some(dims.iter().map(|&d| d as f64).collect())
+    };
+    for proto in graph.node.iter().filter(|n| is_opaque(&n.op_type)) {
+        let input = |i: usize| proto.input.get(i).filter(|n| !n.is_empty());
+        let elements = match proto.op_type.as_str() {
+            "ConstantOfShape" => input(0).and_then(|n| value(n)).map(|v| v.iter().product()),
+            "Expand" => input(1).and_then(|n| value(n)).map(|v| v.iter().product()),
+            "Tile" => input(1).and_then(|n| value(n)).map(|repeats| {
+                let dims = input(0).and_then(|n| shape(n)).unwrap_or_default();
+                let data: f64 = dims.iter().product();
+                data.max(1.0) * repeats.iter().product::<f64>()
+            }),
+            "Resize" | "Upsample" => {
+                let (scales, sizes) = if proto.op_type == "Upsample" {
+                    (input(1), None)
+                } else {
+                    (input(2), input(3))
+                };
+                let sized = sizes.and_then(|n| value(n)).filter(|v| !v.is_empty());
+                sized.map(|v| v.iter().product()).or_else(|| {
+                    let scales = scales.and_then(|n| value(n)).filter(|v| !v.is_empty())?;
+                    let dims = input(0).and_then(|n| shape(n))?;
+                    Some(dims.iter().zip(&scales).map(|(d, s)| d * s).product())
+                })
+            }
+            "Range" => match (
+                input(0).and_then(|n| value(n)),
+                input(1).and_then(|n| value(n)),
+                input(2).and_then(|n| value(n)),
+            ) {
+                (Some(start), Some(limit), Some(delta)) => {
+                    let (start, limit, delta) = (start[0], limit[0], delta[0]);
+                    Some(((limit - start) / delta).ceil().max(0.0))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(n) = elements.filter(|n| !(n.abs() <= MAX_TENSOR_ELEMENTS as f64)) {
+            return Err(OnnxError::Invalid {
+                path: model.path().to_path_buf(),
+                reason: format!(
+                    "node '{}' ({}) would make a tensor of {n:e} elements, more than {MAX_TENSOR_ELEMENTS}",
+                    proto.name, proto.op_type
+                ),
+            });
+        }
+    }
     for (position, proto) in graph.node.iter().enumerate() {
         if !is_window_op(&proto.op_type) {
             continue;
@@ -187,6 +263,16 @@ fn prefix_rank(
         .get(name)
         .and_then(|o| inference.outlet_fact(*o).ok())
         .and_then(|f| f.shape.rank().concretize()))
+}
+
+/// Ops whose outputs the tolerant pre-analysis leaves unknown rather than run: GatherND
+/// (its rules underflow on scalar indices) and the ops whose output size comes from a
+/// runtime value (tract evaluates them eagerly during analysis, whatever the size).
+fn is_opaque(op: &str) -> bool {
+    matches!(
+        op,
+        "GatherND" | "ConstantOfShape" | "Expand" | "Tile" | "Range" | "Resize" | "Upsample"
+    )
 }
 
 fn is_window_op(op: &str) -> bool {

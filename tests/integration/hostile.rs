@@ -27,6 +27,10 @@ fn generators() -> Vec<(&'static str, fn() -> Vec<u8>)> {
         ("ansi-op-type.onnx", ansi_op_type),
         ("maxpool-on-flat-input.onnx", maxpool_on_flat_input),
         ("softmax-of-nothing.onnx", softmax_of_nothing),
+        (
+            "computed-constant-of-shape.onnx",
+            computed_constant_of_shape,
+        ),
     ]
 }
 
@@ -196,6 +200,28 @@ fn softmax_of_nothing() -> Vec<u8> {
     b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
     b.node("Softmax", &["", "flat"], &["probs"], &[]);
     b.output("probs", &[None, Some(10)]);
+    b.to_unvalidated_bytes()
+}
+
+/// A ConstantOfShape whose shape is computed from the input's: 2^46 elements, which
+/// tract's analysis evaluates eagerly whatever the size.
+fn computed_constant_of_shape() -> Vec<u8> {
+    let mut b = GraphBuilder::new("computed-constant-of-shape");
+    digits_input(&mut b);
+    b.node("Shape", &["x"], &["s"], &[]);
+    b.constant(
+        "k",
+        &ConstTensor::i64(&[4], vec![1, 1 << 20, 1 << 10, 1 << 10]),
+    );
+    b.node("Mul", &["s", "k"], &["big"], &[]);
+    b.node("ConstantOfShape", &["big"], &["zeros"], &[]);
+    b.node(
+        "Flatten",
+        &["zeros"],
+        &["logits"],
+        &[("axis", Attr::Int(1))],
+    );
+    b.output("logits", &[None, Some(10)]);
     b.to_unvalidated_bytes()
 }
 
@@ -370,4 +396,10 @@ fn a_panic_inside_tract_prints_only_the_error_line() {
     let run = inspect(&path);
     assert_model_error(&run, "tract failed");
     assert!(!run.stderr.contains("backtrace"), "{}", run.stderr);
+}
+
+#[test]
+fn a_computed_constant_of_shape_is_bounded_before_tract_evaluates_it() {
+    let path = fixture("computed-constant-of-shape.onnx");
+    assert_model_error(&inspect(&path), "would make a tensor of");
 }
