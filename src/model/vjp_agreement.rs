@@ -33,7 +33,7 @@ const SLOPE_TOL: f32 = 0.05;
 /// How every reason for a disagreement starts.
 const DISAGREES: &str = "vjp graph disagrees with the forward pass";
 /// Seed of the probe batch, the loss seed and the directions.
-const PROBE_SEED: u64 = 0x5eed_0f_9a_d1;
+const PROBE_SEED: u64 = 0x005e_ed0f_9ad1;
 
 /// Why the VJP graph's gradients cannot be trusted, one line (starting "vjp graph
 /// disagrees with the forward pass" unless the forward pass itself is not finite on the

@@ -186,7 +186,7 @@ fn check_before_analysis(
             },
             _ => None,
         };
-        if let Some(n) = elements.filter(|n| !(n.abs() <= MAX_TENSOR_ELEMENTS as f64)) {
+        if let Some(n) = elements.filter(|n| n.is_nan() || n.abs() > MAX_TENSOR_ELEMENTS as f64) {
             return Err(OnnxError::Invalid {
                 path: model.path().to_path_buf(),
                 reason: format!(
@@ -341,7 +341,7 @@ fn check_sizes(inference: &InferenceModel) -> Result<(), String> {
             let count = dims.iter().try_fold(1u64, |acc, &d| {
                 u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
             });
-            if !count.is_some_and(|n| n <= MAX_TENSOR_ELEMENTS) {
+            if count.is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
                 return Err(format!(
                     "node '{}' makes a tensor of dims {dims:?}, more than {MAX_TENSOR_ELEMENTS} elements or negative",
                     node.name

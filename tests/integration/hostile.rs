@@ -15,8 +15,11 @@ use super::Run;
 /// A run that takes longer than this is a hang.
 const WALL: Duration = Duration::from_secs(60);
 
+/// A function that makes a hostile model's bytes.
+type Generator = fn() -> Vec<u8>;
+
 /// The committed hostile fixtures and the generators that make them.
-fn generators() -> Vec<(&'static str, fn() -> Vec<u8>)> {
+fn generators() -> Vec<(&'static str, Generator)> {
     vec![
         ("gathernd-float-index.onnx", gathernd_float_index),
         ("conv-huge-pads.onnx", conv_huge_pads),
