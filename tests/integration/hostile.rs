@@ -406,3 +406,21 @@ fn a_computed_constant_of_shape_is_bounded_before_tract_evaluates_it() {
     let path = fixture("computed-constant-of-shape.onnx");
     assert_model_error(&inspect(&path), "would make a tensor of");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_device_given_as_the_model_exits_4_without_blocking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("model.onnx");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    for path in [
+        fifo.as_path(),
+        Path::new("/dev/zero"),
+        Path::new("/dev/urandom"),
+    ] {
+        assert_model_error(&inspect(path), "not a regular file");
+        let out = tempfile::tempdir().expect("tempdir");
+        assert_model_error(&audit(path, out.path(), "fgsm"), "not a regular file");
+    }
+}
