@@ -90,7 +90,7 @@ fn conv_same_upper_with_pads() -> Vec<u8> {
         &["y"],
         &[
             ("auto_pad", Attr::Str("SAME_UPPER".into())),
-            ("pads", Attr::Ints(vec![0, 0, 2, 2])),
+            ("pads", Attr::Ints(vec![1, 1, 0, 0])),
             ("strides", Attr::Ints(vec![2, 2])),
         ],
     );
