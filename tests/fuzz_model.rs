@@ -4,7 +4,8 @@
 //! constants, op types, input wiring) and at the byte level, and every mutant goes through
 //! the ONNX loader and its validation, tract's analysis and planning, a forward pass and
 //! the VJP builder with its probe. Each case must finish within `CASE_WALL` without a
-//! panic, with `Ok` or a typed error.
+//! panic, with `Ok` or a typed error, and without an arithmetic overflow inside tract
+//! (caught as a panic in this debug build, it would wrap in a release build).
 //!
 //! Budget: `STRUCTURE_CASES` + `BYTE_CASES` cases (override the total with
 //! `ROBUSTAUDIT_FUZZ_CASES`), seeds `0..n`; a failure names its seed, and
@@ -426,6 +427,11 @@ fn run_case(seed: u64, bytes: Vec<u8>, dir: &Path) -> Result<bool, String> {
     let outcome = rx.recv_timeout(CASE_WALL);
     let _ = std::fs::remove_file(&path);
     match outcome {
+        // Debug builds check arithmetic: an overflow tract's guard caught here would wrap
+        // in a release build and could loop or allocate for ever.
+        Ok(Ok(Err(e))) if e.contains("with overflow") => {
+            Err(format!("case {seed}: tract overflowed: {e}"))
+        }
         Ok(Ok(result)) => Ok(result.is_ok()),
         Ok(Err(_)) => Err(format!("case {seed} panicked")),
         Err(_) => Err(format!("case {seed} ran past {CASE_WALL:?}")),
