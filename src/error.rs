@@ -6,7 +6,7 @@
 //! | 1 | unexpected internal error, or an output that could not be written (stdout included) |
 //! | 2 | bad command line (unknown flag, bad value) |
 //! | 3 | bad or missing dataset, or audit folder (`report`) |
-//! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, no gradient |
+//! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, not a regular file, over a limit or against the ONNX spec, non-finite logits, no gradient |
 //! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable |
 //! | 6 | bad architecture spec or configuration |
 //! | 7 | a check failed: `gradcheck` found analytic gradients that disagree with finite differences |
@@ -17,6 +17,7 @@ use crate::arch::ArchError;
 use crate::data::DataError;
 use crate::grad::GradError;
 use crate::onnx::OnnxError;
+use crate::printable::printable;
 use crate::report::ReportInputError;
 
 /// Exit code for an unexpected error or an output that could not be written.
@@ -42,6 +43,7 @@ Exit codes:
   2  bad command line
   3  bad or missing dataset, or audit folder (report)
   4  bad model file (malformed, truncated, unsupported op, no image input, unsafe reference,
+     not a regular file, over a size limit or against the onnx spec, non-finite logits,
      no gradient rule)
   5  missing dependency (run scripts/setup; scripts/setup --cuda for the gpu)
   6  bad architecture spec or configuration
@@ -139,16 +141,18 @@ impl Error {
         }
     }
 
-    /// Prints `error: <message>` and, when there is one, `hint: <hint>` on stderr.
+    /// Prints `error: <message>` and, when there is one, `hint: <hint>` on stderr, each on
+    /// one line whatever text from a model or a file they quote (control characters are
+    /// escaped).
     ///
     /// A stderr that cannot be written (`2> /dev/full`) loses the message but never panics,
     /// as `eprintln!` would: the exit code still tells.
     pub fn report(&self) {
         use std::io::Write;
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "error: {self}");
+        let _ = writeln!(stderr, "error: {}", printable(&self.to_string()));
         if let Some(hint) = self.hint() {
-            let _ = writeln!(stderr, "hint: {hint}");
+            let _ = writeln!(stderr, "hint: {}", printable(&hint));
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod gradcheck;
 pub mod metrics;
 pub mod model;
 pub mod onnx;
+pub mod printable;
 pub mod regular_file;
 pub mod report;
 pub mod stdout;

@@ -10,7 +10,8 @@ use robustaudit::audit::{
 };
 use robustaudit::error::{Error, Result};
 use robustaudit::model::{GradientSource, InputTransform, Transformed};
-use robustaudit::onnx::{OnnxError, OnnxModel};
+use robustaudit::onnx::{OnnxError, OnnxModel, MAX_MODEL_BYTES};
+use robustaudit::regular_file;
 use robustaudit::report::{
     data_sha256, describe_attacks, describe_models, describe_radii, write_audit, ReportFiles,
     ShardRecord,
@@ -34,9 +35,9 @@ pub fn run(args: &AuditArgs) -> Result<()> {
     for path in &args.models {
         let onnx = OnnxModel::open(path)?;
         let source = match args.gradients {
-            Gradients::Auto => GradientSource::open(path)?,
-            Gradients::FiniteDifferences => GradientSource::open_finite_difference(
-                path,
+            Gradients::Auto => GradientSource::new(onnx.clone())?,
+            Gradients::FiniteDifferences => GradientSource::finite_difference(
+                onnx.clone(),
                 "asked for with --gradients finite-differences",
             )?,
         };
@@ -354,7 +355,7 @@ fn model_info(
     source: &GradientSource,
     transform: &InputTransform,
 ) -> Result<ModelInfo> {
-    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
+    let bytes = regular_file::read(path, MAX_MODEL_BYTES).map_err(|source| OnnxError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -1,10 +1,12 @@
 //! Choosing how a model's gradients are computed: its VJP graph when every op on the
 //! gradient path has a backward rule (exact, or straight-through across the quantizers of an
-//! int8 QDQ model), else finite differences, with the reason recorded so
+//! int8 QDQ model) and the graph agrees with the forward pass on a probe batch, else finite
+//! differences, with the reason recorded so
 //! that reports can say which one was used.
 
 use std::path::Path;
 
+use super::vjp_agreement::vjp_disagreement;
 use super::{Differentiable, FiniteDifference, TractClassifier, TractDifferentiable};
 use crate::error::{Error, Result};
 use crate::grad::straight_through;
@@ -27,21 +29,39 @@ impl GradientSource {
     /// Opens the model at `path` with exact gradients if possible, else finite differences.
     /// Only a model that cannot even run forward is an error.
     pub fn open(path: &Path) -> Result<Self> {
-        let model = OnnxModel::open(path)?;
-        match TractDifferentiable::new(model.clone()) {
-            Ok(exact) => Ok(GradientSource::Exact(Box::new(exact))),
-            Err(Error::Grad(e)) => Ok(GradientSource::FiniteDifference {
+        Self::new(OnnxModel::open(path)?)
+    }
+
+    /// Exact gradients for an already validated model when every op on the gradient path
+    /// has a backward rule and the VJP graph agrees with the forward pass on a probe batch
+    /// (see [`vjp_disagreement`]), else finite differences with the reason.
+    pub fn new(model: OnnxModel) -> Result<Self> {
+        let finite = |model: OnnxModel, reason: String| -> Result<Self> {
+            Ok(GradientSource::FiniteDifference {
                 model: Box::new(FiniteDifference::new(TractClassifier::new(model)?)),
-                reason: e.to_string(),
-            }),
-            Err(other) => Err(other),
+                reason,
+            })
+        };
+        let exact = match TractDifferentiable::new(model.clone()) {
+            Ok(exact) => exact,
+            Err(Error::Grad(e)) => return finite(model, e.to_string()),
+            // The forward plan compiles (or fails) on its own: a VJP graph tract cannot
+            // compile only costs the exact gradients.
+            Err(Error::Onnx(e)) if TractClassifier::new(model.clone()).is_ok() => {
+                return finite(model, format!("vjp graph cannot be compiled: {e}"))
+            }
+            Err(other) => return Err(other),
+        };
+        let directional = straight_through(exact.vjp_model()).is_none();
+        match vjp_disagreement(exact.classifier(), &exact, directional)? {
+            None => Ok(GradientSource::Exact(Box::new(exact))),
+            Some(why) => finite(model, why),
         }
     }
 
-    /// Opens the model at `path` with finite-difference gradients even where a VJP graph
+    /// Finite-difference gradients for an already validated model even where a VJP graph
     /// could be built (to compare the two, or to time them); `reason` is recorded.
-    pub fn open_finite_difference(path: &Path, reason: &str) -> Result<Self> {
-        let model = OnnxModel::open(path)?;
+    pub fn finite_difference(model: OnnxModel, reason: &str) -> Result<Self> {
         Ok(GradientSource::FiniteDifference {
             model: Box::new(FiniteDifference::new(TractClassifier::new(model)?)),
             reason: reason.to_string(),

@@ -7,6 +7,7 @@ mod gradient_source;
 mod input_transform;
 mod tract_classifier;
 mod tract_differentiable;
+mod vjp_agreement;
 
 pub use batching::CHUNK;
 pub use finite_difference::{

@@ -9,7 +9,7 @@ use super::batching::{join, par_chunks};
 use super::{Classifier, Differentiable, TractClassifier};
 use crate::error::Result;
 use crate::grad::vjp_graph;
-use crate::onnx::{OnnxModel, VjpPlan};
+use crate::onnx::{OnnxError, OnnxModel, VjpPlan};
 
 /// An ONNX classifier with exact input gradients from its generated VJP graph.
 #[derive(Debug)]
@@ -75,6 +75,21 @@ impl Differentiable for TractDifferentiable {
             Ok(self.vjp.run(chunk, rows)?)
         })?;
         let (logits, grads): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        Ok((join(&logits)?, join(&grads)?))
+        let (logits, grad) = (join(&logits)?, join(&grads)?);
+        // A VJP graph that disagrees with its model can return other shapes: an error here,
+        // never a shape mismatch (a panic) in an attack.
+        if grad.shape() != images.shape() || logits.shape() != [images.shape()[0], self.classes()] {
+            return Err(OnnxError::Run {
+                path: self.vjp.path().to_path_buf(),
+                reason: format!(
+                    "the vjp graph returned logits {:?} and gradients {:?} for images {:?}",
+                    logits.shape(),
+                    grad.shape(),
+                    images.shape()
+                ),
+            }
+            .into());
+        }
+        Ok((logits, grad))
     }
 }

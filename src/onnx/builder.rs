@@ -111,7 +111,18 @@ impl GraphBuilder {
 
     /// Validates the graph as a model that will be written to `path`.
     pub fn finish(self, path: PathBuf) -> Result<OnnxModel, OnnxError> {
-        let proto = ModelProto {
+        OnnxModel::validated(path, self.into_proto())
+    }
+
+    /// The serialised model without any validation: how tests and the fuzz harness make
+    /// the hostile files that [`OnnxModel::open`] must refuse.
+    pub fn to_unvalidated_bytes(self) -> Vec<u8> {
+        use prost::Message;
+        self.into_proto().encode_to_vec()
+    }
+
+    fn into_proto(self) -> ModelProto {
+        ModelProto {
             ir_version: IR_VERSION,
             opset_import: vec![OperatorSetIdProto {
                 domain: String::new(),
@@ -122,8 +133,7 @@ impl GraphBuilder {
             graph: Some(self.graph),
             metadata_props: self.metadata,
             ..Default::default()
-        };
-        OnnxModel::validated(path, proto)
+        }
     }
 }
 

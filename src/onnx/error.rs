@@ -21,6 +21,15 @@ pub enum OnnxError {
         /// What the decoder or validator found.
         reason: String,
     },
+    /// A node breaks the ONNX spec or the limits put on untrusted models (attribute values,
+    /// index tensors, tensor sizes; README "Loading models safely").
+    #[error("invalid onnx model {path}: {reason}")]
+    Invalid {
+        /// The model file.
+        path: PathBuf,
+        /// The node and what is wrong with it.
+        reason: String,
+    },
     /// The graph uses operators the runtime does not implement.
     #[error("unsupported op{} in {path}: {}", if ops.len() > 1 { "s" } else { "" }, ops.join(", "))]
     UnsupportedOps {
@@ -73,6 +82,16 @@ pub enum OnnxError {
         /// The shape received.
         got: Vec<usize>,
     },
+    /// The model computed logits that are NaN or infinite.
+    #[error("model {path} gives logits that are not finite ({bad} of {total} values are nan or infinite)")]
+    NonFiniteLogits {
+        /// The model file.
+        path: PathBuf,
+        /// How many logits are NaN or infinite.
+        bad: usize,
+        /// How many logits were computed.
+        total: usize,
+    },
     /// Running the model failed.
     #[error("running {path} failed: {reason}")]
     Run {
@@ -84,11 +103,35 @@ pub enum OnnxError {
 }
 
 impl OnnxError {
+    /// [`OnnxError::NonFiniteLogits`] if any of `logits` is NaN or infinite.
+    pub(super) fn check_finite<'a>(
+        path: &std::path::Path,
+        logits: impl Iterator<Item = &'a f32>,
+    ) -> Result<(), OnnxError> {
+        let (bad, total) = logits.fold((0, 0), |(bad, total), v| {
+            (bad + usize::from(!v.is_finite()), total + 1)
+        });
+        if bad == 0 {
+            return Ok(());
+        }
+        Err(OnnxError::NonFiniteLogits {
+            path: path.to_path_buf(),
+            bad,
+            total,
+        })
+    }
+
     /// A one-line suggestion for an obvious fix.
     pub fn hint(&self) -> Option<String> {
         match self {
             OnnxError::Malformed { .. } => Some(
                 "the file may be truncated or not an onnx model; re-export or re-copy it".into(),
+            ),
+            OnnxError::Invalid { .. } => Some(
+                "the model breaks the onnx spec or a size limit (README \"Loading models safely\"); re-export it".into(),
+            ),
+            OnnxError::NonFiniteLogits { .. } => Some(
+                "the model's weights or ops produce nan or infinity; check how it was exported".into(),
             ),
             OnnxError::UnsupportedOps { .. } => Some(
                 "re-export the model with standard onnx ops (opset 11 to 19) or simplify it".into(),

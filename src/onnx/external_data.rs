@@ -4,43 +4,49 @@
 //! After this pass no tensor refers to a file, so nothing downstream (tract included) reads
 //! anything but the bytes already in memory.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
 use tract_onnx::pb::{tensor_proto::DataLocation, GraphProto, TensorProto};
 
-use super::model::element_size;
+use super::model::{element_size, MAX_MODEL_BYTES};
 use super::OnnxError;
 
-/// Replaces every external reference in `graph` (and its subgraphs) by the referenced bytes.
+/// Replaces every external reference in `graph` (and its subgraphs) by the referenced bytes,
+/// taking them from `budget` (bytes still allowed) and refusing a tensor that would
+/// overdraw it before reading any of its bytes.
 pub(super) fn inline_external_data(
     graph: &mut GraphProto,
     model_path: &Path,
+    budget: &mut u64,
 ) -> Result<(), OnnxError> {
     for tensor in graph.initializer.iter_mut() {
-        inline_tensor(tensor, model_path)?;
+        inline_tensor(tensor, model_path, budget)?;
     }
     for node in graph.node.iter_mut() {
         for attr in node.attribute.iter_mut() {
             if let Some(t) = attr.t.as_mut() {
-                inline_tensor(t, model_path)?;
+                inline_tensor(t, model_path, budget)?;
             }
             for t in attr.tensors.iter_mut() {
-                inline_tensor(t, model_path)?;
+                inline_tensor(t, model_path, budget)?;
             }
             if let Some(g) = attr.g.as_mut() {
-                inline_external_data(g, model_path)?;
+                inline_external_data(g, model_path, budget)?;
             }
             for g in attr.graphs.iter_mut() {
-                inline_external_data(g, model_path)?;
+                inline_external_data(g, model_path, budget)?;
             }
         }
     }
     Ok(())
 }
 
-fn inline_tensor(tensor: &mut TensorProto, model_path: &Path) -> Result<(), OnnxError> {
+fn inline_tensor(
+    tensor: &mut TensorProto,
+    model_path: &Path,
+    budget: &mut u64,
+) -> Result<(), OnnxError> {
     if tensor.data_location != Some(DataLocation::External as i32) {
         return Ok(());
     }
@@ -82,8 +88,14 @@ fn inline_tensor(tensor: &mut TensorProto, model_path: &Path) -> Result<(), Onnx
             )));
         }
     }
-    let mut file =
-        File::open(&file_path).map_err(|e| fail(format!("cannot open {location}: {e}")))?;
+    if expected > *budget {
+        return Err(fail(format!(
+            "its {expected} bytes would take the model past the limit of {MAX_MODEL_BYTES} bytes"
+        )));
+    }
+    *budget -= expected;
+    let mut file = crate::regular_file::open(&file_path)
+        .map_err(|e| fail(format!("cannot open {location}: {e}")))?;
     let size = file
         .metadata()
         .map_err(|e| fail(format!("cannot stat {location}: {e}")))?

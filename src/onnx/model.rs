@@ -5,13 +5,19 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 use tract_onnx::pb::{
-    tensor_proto::DataType, GraphProto, ModelProto, StringStringEntryProto, TensorProto,
+    tensor_proto::DataType, GraphProto, ModelProto, NodeProto, StringStringEntryProto, TensorProto,
 };
 
 use super::external_data::inline_external_data;
 use super::ir::{tensor_from_proto, tensor_to_proto, ConstTensor};
+use super::node_checks::check_nodes;
 use super::signature::Signature;
 use super::OnnxError;
+
+/// The most bytes a model may take, its file and its external data together (4 GiB): a
+/// model that claims more is refused before anything is read (README "Loading models
+/// safely").
+pub const MAX_MODEL_BYTES: u64 = 4 << 30;
 
 /// An ONNX model whose structure has been checked: every tensor it reads is defined, every
 /// initializer's bytes match its shape, every operator is one tract implements, and no
@@ -25,16 +31,19 @@ pub struct OnnxModel {
 impl OnnxModel {
     /// Reads and validates the model at `path`.
     pub fn open(path: &Path) -> Result<Self, OnnxError> {
-        let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            crate::regular_file::read(path, MAX_MODEL_BYTES).map_err(|source| OnnxError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        // The model file and its external data share one budget, checked before reading.
+        let mut budget = MAX_MODEL_BYTES - bytes.len() as u64;
         let mut proto = ModelProto::decode(bytes.as_slice()).map_err(|e| OnnxError::Malformed {
             path: path.to_path_buf(),
             reason: format!("protobuf decoding failed: {e}"),
         })?;
         if let Some(graph) = proto.graph.as_mut() {
-            inline_external_data(graph, path)?;
+            inline_external_data(graph, path, &mut budget)?;
         }
         Self::validated(path.to_path_buf(), proto)
     }
@@ -66,6 +75,10 @@ impl OnnxModel {
             check_tensor_bytes(tensor).map_err(&malformed)?;
         }
         check_defined_before_use(graph).map_err(&malformed)?;
+        check_nodes(graph).map_err(|reason| OnnxError::Invalid {
+            path: path.clone(),
+            reason,
+        })?;
         let unsupported = unsupported_ops(&proto);
         if !unsupported.is_empty() {
             return Err(OnnxError::UnsupportedOps {
@@ -208,6 +221,21 @@ impl OnnxModel {
         self.proto.graph.as_ref().unwrap_or(&EMPTY_GRAPH)
     }
 
+    /// Keeps only the first `count` nodes: the part of the graph that computes what a later
+    /// node reads.
+    pub(super) fn truncate_nodes(&mut self, count: usize) {
+        if let Some(graph) = self.proto.graph.as_mut() {
+            graph.node.truncate(count);
+        }
+    }
+
+    /// Replaces every node by what `f` makes of it (none, itself, or others).
+    pub(super) fn map_nodes(&mut self, f: impl Fn(&NodeProto) -> Vec<NodeProto>) {
+        if let Some(graph) = self.proto.graph.as_mut() {
+            graph.node = graph.node.iter().flat_map(&f).collect();
+        }
+    }
+
     pub(super) fn proto(&self) -> &ModelProto {
         &self.proto
     }
@@ -252,7 +280,7 @@ pub(super) fn element_count(dims: &[i64]) -> Option<u64> {
     })
 }
 
-fn check_tensor_bytes(tensor: &TensorProto) -> Result<(), String> {
+pub(super) fn check_tensor_bytes(tensor: &TensorProto) -> Result<(), String> {
     let name = &tensor.name;
     let count = element_count(&tensor.dims)
         .ok_or_else(|| format!("initializer '{name}' has invalid dims {:?}", tensor.dims))?;

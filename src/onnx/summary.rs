@@ -9,7 +9,8 @@ use tract_onnx::pb::{GraphProto, NodeProto};
 use super::model::{element_count, is_float};
 use super::signature::{describe_type, Signature};
 use super::tract_plan::concrete_shapes;
-use super::{OnnxError, OnnxModel};
+use super::{OnnxError, OnnxModel, TractPlan};
+use crate::printable::printable as p;
 
 /// A graph input or output with its declared type and shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,10 +57,9 @@ impl ModelSummary {
         let shapes = concrete_shapes(model, &signature, signature.input.fixed_batch.unwrap_or(1))?;
         let batch = signature.input.fixed_batch.unwrap_or(1) as u64;
         let flops: u64 = graph.node.iter().map(|n| node_flops(n, &shapes)).sum();
-        let classes = shapes
-            .get(&signature.logits)
-            .map(|s| s.iter().skip(1).product())
-            .unwrap_or(0);
+        // The plan's class count is the one audits use (a trailing Squeeze can drop the
+        // batch axis at batch 1 but not at the symbolic batch).
+        let classes = TractPlan::new(model)?.classes();
         let initializers: std::collections::HashSet<&str> =
             graph.initializer.iter().map(|t| t.name.as_str()).collect();
         let mut op_counts = BTreeMap::new();
@@ -135,17 +135,18 @@ fn node_flops(node: &NodeProto, shapes: &HashMap<String, Vec<usize>>) -> u64 {
     }
 }
 
+/// Every text in the summary comes from the model (or its path): escaped for the terminal.
 impl fmt::Display for ModelSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sig = &self.signature;
-        writeln!(f, "model       {}", self.path)?;
+        writeln!(f, "model       {}", p(&self.path))?;
         if !self.producer.is_empty() {
-            writeln!(f, "producer    {}", self.producer)?;
+            writeln!(f, "producer    {}", p(&self.producer))?;
         }
         writeln!(f, "opset       {}", self.opset)?;
         for (label, list) in [("input", &self.inputs), ("output", &self.outputs)] {
             for t in list {
-                writeln!(f, "{label:<12}{}: {}", t.name, t.shape)?;
+                writeln!(f, "{label:<12}{}: {}", p(&t.name), p(&t.shape))?;
             }
         }
         writeln!(
@@ -162,10 +163,18 @@ impl fmt::Display for ModelSummary {
         match &sig.bypassed {
             Some(op) => writeln!(
                 f,
-                "logits      {} ({} classes; trailing {op} to '{}' bypassed)",
-                sig.logits, self.classes, sig.output
+                "logits      {} ({} classes; trailing {} to '{}' bypassed)",
+                p(&sig.logits),
+                self.classes,
+                p(op),
+                p(&sig.output)
             )?,
-            None => writeln!(f, "logits      {} ({} classes)", sig.logits, self.classes)?,
+            None => writeln!(
+                f,
+                "logits      {} ({} classes)",
+                p(&sig.logits),
+                self.classes
+            )?,
         }
         writeln!(f, "parameters  {}", self.parameters)?;
         writeln!(
@@ -177,7 +186,7 @@ impl fmt::Display for ModelSummary {
         let ops: Vec<String> = self
             .op_counts
             .iter()
-            .map(|(op, n)| format!("{op} {n}"))
+            .map(|(op, n)| format!("{} {n}", p(op)))
             .collect();
         writeln!(
             f,
@@ -190,7 +199,7 @@ impl fmt::Display for ModelSummary {
         }
         for (i, (k, v)) in self.metadata.iter().enumerate() {
             let label = if i == 0 { "metadata" } else { "" };
-            writeln!(f, "{label:<12}{k} = {v}")?;
+            writeln!(f, "{label:<12}{} = {}", p(k), p(v))?;
         }
         Ok(())
     }

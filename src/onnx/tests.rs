@@ -298,3 +298,63 @@ fn garbage_bytes_are_a_malformed_model() {
     let err = OnnxModel::open(&path).expect_err("garbage");
     assert!(matches!(err, OnnxError::Malformed { .. }), "{err}");
 }
+
+/// The committed hostile fixture `tests/fixtures/hostile/<name>`, checked against (or, with
+/// `ROBUSTAUDIT_BLESS=1`, written from) the proto a test builds.
+fn hostile_fixture(name: &str, proto: &ModelProto) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hostile")
+        .join(name);
+    let bytes = proto.encode_to_vec();
+    if std::env::var_os("ROBUSTAUDIT_BLESS").is_some() {
+        std::fs::write(&path, &bytes).expect("write fixture");
+    }
+    assert_eq!(
+        std::fs::read(&path).expect("committed fixture"),
+        bytes,
+        "{name} differs from its generator"
+    );
+    path
+}
+
+#[test]
+fn external_data_past_the_model_size_limit_is_refused_before_reading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut proto = with_external_weights(dir.path(), "huge.bin");
+    // 2^32 floats: 16 GiB, as many as the sparse file beside the model holds.
+    proto.graph.as_mut().expect("graph").initializer[0].dims = vec![1 << 32];
+    let fixture = hostile_fixture("external-sparse.onnx", &proto);
+    let path = dir.path().join("external-sparse.onnx");
+    std::fs::copy(fixture, &path).expect("copy fixture");
+    let huge = std::fs::File::create(dir.path().join("huge.bin")).expect("create");
+    huge.set_len(16 << 30).expect("sparse 16 GiB");
+    let err = OnnxModel::open(&path).expect_err("over the limit");
+    assert!(
+        matches!(err, OnnxError::ExternalData { ref reason, .. }
+            if reason.contains(&format!("past the limit of {MAX_MODEL_BYTES} bytes"))),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_device_given_as_the_model_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("model.onnx");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for (path, what) in [
+        (fifo.as_path(), "a fifo"),
+        (Path::new("/dev/zero"), "a device"),
+        (Path::new("/dev/urandom"), "a device"),
+    ] {
+        let err = OnnxModel::open(path).expect_err("not a regular file");
+        assert!(
+            matches!(err, OnnxError::Read { .. }) && err.to_string().contains(what),
+            "{err}"
+        );
+    }
+}

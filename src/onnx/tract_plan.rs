@@ -9,6 +9,8 @@ use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
 use super::ir::ConstTensor;
+use super::panic_guard::{guard, guard_run};
+use super::probe_analysis::analyse;
 use super::signature::{ImageInput, Layout, Signature};
 use super::{OnnxError, OnnxModel};
 
@@ -28,6 +30,9 @@ impl TractPlan {
     pub fn new(model: &OnnxModel) -> Result<Self, OnnxError> {
         let signature = model.signature()?;
         let path = model.path().to_path_buf();
+        // The bounded analysis at the probe batch refuses what would hang or exhaust
+        // memory in tract's optimiser or kernels.
+        analyse(model, &signature, signature.input.fixed_batch.unwrap_or(1))?;
         let (inference, _) = parse_logits_graph(model, &signature)?;
         let symbolic = guard(&path, || {
             let batch = inference.symbols.sym("batch");
@@ -119,7 +124,7 @@ impl TractPlan {
             .slice_mut(ndarray::s![..rows, .., .., ..])
             .assign(&part);
         let tensor: Tensor = to_model_layout(padded.view(), self.input.layout).into();
-        let outputs = self.plan.run(tvec!(tensor.into())).map_err(run_err)?;
+        let outputs = guard_run(&self.path, || self.plan.run(tvec!(tensor.into())))?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
         let flat = view
             .to_shape((batch, self.classes))
@@ -131,6 +136,9 @@ impl TractPlan {
                     self.classes
                 ),
             })?;
+        // Padding rows of a fixed batch are zeros the model never sees as images: only
+        // the real rows must be finite.
+        OnnxError::check_finite(&self.path, flat.slice(ndarray::s![..rows, ..]).iter())?;
         Ok(flat.into_owned())
     }
 }
@@ -142,7 +150,7 @@ pub(super) fn parse_logits_graph(
     model: &OnnxModel,
     signature: &Signature,
 ) -> Result<(InferenceModel, HashMap<String, OutletId>), OnnxError> {
-    let proto = logits_proto(model.proto(), signature);
+    let proto = proto_with_output(model.proto(), &signature.logits);
     let parsed = guard(model.path(), || tract_onnx::onnx().parse(&proto, None))?;
     if !parsed.unresolved_inputs.is_empty() {
         return Err(OnnxError::Tract {
@@ -159,12 +167,7 @@ pub(super) fn concrete_shapes(
     signature: &Signature,
     batch: usize,
 ) -> Result<HashMap<String, Vec<usize>>, OnnxError> {
-    let (mut inference, outlets) = parse_logits_graph(model, signature)?;
-    let fact = image_fact(&signature.input, batch.to_dim());
-    guard(model.path(), || {
-        inference.set_input_fact(0, fact)?;
-        inference.analyse(false)
-    })?;
+    let (inference, outlets) = analyse(model, signature, batch)?;
     Ok(outlets
         .into_iter()
         .filter_map(|(name, outlet)| {
@@ -184,12 +187,7 @@ pub(super) fn concrete_int_values(
     batch: usize,
 ) -> Result<HashMap<String, ConstTensor>, OnnxError> {
     use tract_onnx::tract_hir::infer::Factoid;
-    let (mut inference, outlets) = parse_logits_graph(model, signature)?;
-    let fact = image_fact(&signature.input, batch.to_dim());
-    guard(model.path(), || {
-        inference.set_input_fact(0, fact)?;
-        inference.analyse(false)
-    })?;
+    let (inference, outlets) = analyse(model, signature, batch)?;
     Ok(outlets
         .into_iter()
         .filter_map(|(name, outlet)| {
@@ -206,31 +204,12 @@ pub(super) fn concrete_int_values(
         .collect())
 }
 
-/// Runs a tract call, turning both its errors and its panics into `OnnxError::Tract`.
-pub(super) fn guard<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Result<T, OnnxError> {
-    let tract_err = |reason: String| OnnxError::Tract {
-        path: path.to_path_buf(),
-        reason,
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(tract_err(one_line(&e))),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown failure".into());
-            Err(tract_err(format!("tract failed: {message}")))
-        }
-    }
-}
-
-fn logits_proto(proto: &ModelProto, signature: &Signature) -> ModelProto {
+/// `proto` with `output` as its only (float) output and no declared intermediate shapes.
+pub(super) fn proto_with_output(proto: &ModelProto, output: &str) -> ModelProto {
     let mut proto = proto.clone();
     if let Some(graph) = proto.graph.as_mut() {
         graph.output = vec![ValueInfoProto {
-            name: signature.logits.clone(),
+            name: output.to_string(),
             r#type: Some(TypeProto {
                 denotation: String::new(),
                 value: Some(type_proto::Value::TensorType(type_proto::Tensor {

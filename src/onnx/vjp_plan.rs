@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Ix4};
 use tract_onnx::prelude::*;
 
+use super::panic_guard::{guard, guard_run};
 use super::signature::{ImageInput, Layout};
-use super::tract_plan::{guard, image_fact, one_line, to_model_layout};
+use super::tract_plan::{image_fact, one_line, to_model_layout};
 use super::{OnnxError, OnnxModel};
 
 /// A compiled tract plan of a VJP graph (see `crate::grad::vjp_graph`), batch symbolic.
@@ -69,7 +70,7 @@ impl VjpPlan {
         };
         let x: Tensor = to_model_layout(images, self.input.layout).into();
         let s: Tensor = seed.as_standard_layout().into_owned().into();
-        let outputs = self.plan.run(tvec!(x.into(), s.into())).map_err(run_err)?;
+        let outputs = guard_run(&self.path, || self.plan.run(tvec!(x.into(), s.into())))?;
         let logits = outputs[0]
             .to_plain_array_view::<f32>()
             .and_then(|v| Ok(v.into_dimensionality::<ndarray::Ix2>()?.to_owned()))
@@ -78,6 +79,7 @@ impl VjpPlan {
             .to_plain_array_view::<f32>()
             .and_then(|v| Ok(v.into_dimensionality::<Ix4>()?.to_owned()))
             .map_err(run_err)?;
+        OnnxError::check_finite(&self.path, logits.iter())?;
         let grad = match self.input.layout {
             Layout::Nchw => grad,
             Layout::Nhwc => grad

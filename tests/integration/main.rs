@@ -5,6 +5,7 @@ mod audit;
 mod datasets;
 mod fixtures;
 mod gradcheck;
+mod hostile;
 mod hostile_names;
 mod image_folder;
 mod inspect;
