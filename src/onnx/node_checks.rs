@@ -177,7 +177,10 @@ fn check_window(node: &Node) -> Result<(), String> {
             auto_pad.escape_debug()
         ));
     }
-    if auto_pad != "NOTSET" && pads.is_some() {
+    // All-zero pads beside auto_pad ask for nothing the auto_pad does not decide (some
+    // exporters write them with VALID); any other pads conflict with it.
+    let padded = node.ints("pads").is_some_and(|p| p.iter().any(|&x| x != 0));
+    if auto_pad != "NOTSET" && padded {
         return Err(format!(
             "auto_pad={auto_pad} and explicit pads conflict (the onnx spec allows pads only with auto_pad=NOTSET)"
         ));
