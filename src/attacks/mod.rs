@@ -20,6 +20,8 @@ mod cw_l2;
 mod cw_linf;
 mod deepfool;
 mod dlr;
+mod fab_projection;
+mod fab_t;
 mod fgsm;
 mod hop_skip_jump;
 mod jsma;
@@ -253,6 +255,8 @@ pub trait Attack: Send + Sync {
 
 #[cfg(test)]
 mod apgd_tests;
+#[cfg(test)]
+mod fab_tests;
 #[cfg(test)]
 mod gradient_free_tests;
 #[cfg(test)]

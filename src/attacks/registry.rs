@@ -6,6 +6,7 @@ use super::autoattack::{self, AutoAttack};
 use super::cw_l2::{self, CwL2};
 use super::cw_linf::{self, CwLinf};
 use super::deepfool::{self, DeepFool};
+use super::fab_t::{self, FabT};
 use super::fgsm::{self, Fgsm};
 use super::hop_skip_jump::{self, HopSkipJump};
 use super::jsma::{self, Jsma};
@@ -101,6 +102,18 @@ const ATTACKS: &[AttackInfo] = &[
         build: |p| Ok(Box::new(ApgdT::new("apgd-t-l2", Norm::L2, p)?)),
     },
     AttackInfo {
+        name: "fab-t",
+        summary: "fab-t: projections onto the linearised boundary towards each of the 9 highest-scoring other classes, biased to the clean image, success within eps (linf, untargeted)",
+        params: fab_t::PARAMS,
+        build: |p| Ok(Box::new(FabT::new("fab-t", Norm::Linf, p)?)),
+    },
+    AttackInfo {
+        name: "fab-t-l2",
+        summary: "fab-t: projections onto the linearised boundary towards each of the 9 highest-scoring other classes, biased to the clean image, success within eps (l2, untargeted)",
+        params: fab_t::PARAMS,
+        build: |p| Ok(Box::new(FabT::new("fab-t-l2", Norm::L2, p)?)),
+    },
+    AttackInfo {
         name: "cw-l2",
         summary: "carlini-wagner l2: tanh box, adam, binary search on c, early abort (minimal l2)",
         params: cw_l2::PARAMS,
@@ -175,7 +188,7 @@ const ATTACKS: &[AttackInfo] = &[
 ];
 
 /// Every attack's name, in registry order.
-pub const NAMES: [&str; 22] = [
+pub const NAMES: [&str; 24] = [
     "fgsm",
     "bim",
     "pgd",
@@ -186,6 +199,8 @@ pub const NAMES: [&str; 22] = [
     "apgd-dlr-l2",
     "apgd-t",
     "apgd-t-l2",
+    "fab-t",
+    "fab-t-l2",
     "cw-l2",
     "cw-linf",
     "jsma",

@@ -44,6 +44,7 @@ fn quick(name: &str) -> Vec<(String, String)> {
         "pgd" | "pgd-l2" => &[("steps", "10"), ("restarts", "2")],
         "apgd-ce" | "apgd-ce-l2" | "apgd-dlr" | "apgd-dlr-l2" => &[("steps", "20")],
         "apgd-t" | "apgd-t-l2" => &[("steps", "10"), ("targets", "3")],
+        "fab-t" | "fab-t-l2" => &[("steps", "20"), ("targets", "3")],
         "autoattack" | "autoattack-l2" => &[("steps", "10"), ("targets", "3"), ("queries", "200")],
         "cw-l2" => &[
             ("steps", "60"),
@@ -113,10 +114,10 @@ fn every_attack_stays_in_budget_and_range_and_reports_only_verified_successes() 
         &settings(&[0.05, 0.3], &[1.0]),
     )
     .expect("audit");
-    // fgsm, bim, pgd, apgd-ce, apgd-dlr, apgd-t, zoo, spsa, nes, square, autoattack at two
-    // radii; pgd-l2, apgd-ce-l2, apgd-dlr-l2, apgd-t-l2, square-l2, autoattack-l2 at one;
-    // five unbounded or fixed-budget attacks.
-    assert_eq!(report.summaries.len(), 11 * 2 + 6 + 5);
+    // fgsm, bim, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, zoo, spsa, nes, square, autoattack
+    // at two radii; pgd-l2, apgd-ce-l2, apgd-dlr-l2, apgd-t-l2, fab-t-l2, square-l2,
+    // autoattack-l2 at one; five unbounded or fixed-budget attacks.
+    assert_eq!(report.summaries.len(), 12 * 2 + 7 + 5);
     for set in &report.examples {
         let rows: Vec<_> = report
             .samples
