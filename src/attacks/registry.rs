@@ -175,13 +175,13 @@ const ATTACKS: &[AttackInfo] = &[
     },
     AttackInfo {
         name: "autoattack",
-        summary: "autoattack's standard ensemble without fab-t: apgd-ce, then apgd-t, then square with 5000 queries on the images still robust (linf, untargeted)",
+        summary: "autoattack's standard ensemble (alias aa-standard): apgd-ce, then apgd-t, fab-t and square with 5000 queries, each on the images still robust (linf, untargeted)",
         params: autoattack::PARAMS,
         build: |p| Ok(Box::new(AutoAttack::new("autoattack", Norm::Linf, p)?)),
     },
     AttackInfo {
         name: "autoattack-l2",
-        summary: "autoattack's standard ensemble without fab-t in l2: apgd-ce-l2, apgd-t-l2, square-l2 (l2, untargeted)",
+        summary: "autoattack's standard ensemble in l2: apgd-ce-l2, apgd-t-l2, fab-t-l2, square-l2 (l2, untargeted)",
         params: autoattack::PARAMS,
         build: |p| Ok(Box::new(AutoAttack::new("autoattack-l2", Norm::L2, p)?)),
     },
@@ -239,13 +239,15 @@ pub fn by_reported_name(reported: &str) -> Result<&'static AttackInfo> {
 
 /// The attack a name in `--attacks` runs, and the parameters that name fixes: a registry
 /// name fixes none; a variant's reported name fixes the parameter that selects the variant
-/// (`jsma-logits` is `jsma` with `scores=logits`), so both variants can run in one audit.
+/// (`jsma-logits` is `jsma` with `scores=logits`), so both variants can run in one audit;
+/// `aa-standard`, the reference's name for its standard version, is `autoattack`.
 pub fn by_listed_name(
     name: &str,
 ) -> Result<(&'static AttackInfo, &'static [(&'static str, &'static str)])> {
     match name {
         "jsma-probabilities" => Ok((by_name("jsma")?, &[("scores", "probabilities")])),
         "jsma-logits" => Ok((by_name("jsma")?, &[("scores", "logits")])),
+        "aa-standard" => Ok((by_name("autoattack")?, &[])),
         _ => Ok((by_name(name)?, &[])),
     }
 }

@@ -63,7 +63,7 @@ fn quick(name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn planned(names: &[&str]) -> Vec<PlannedAttack> {
+pub(super) fn planned(names: &[&str]) -> Vec<PlannedAttack> {
     names
         .iter()
         .map(|n| {
@@ -76,7 +76,7 @@ fn planned(names: &[&str]) -> Vec<PlannedAttack> {
         .collect()
 }
 
-fn settings(eps_linf: &[f64], eps_l2: &[f64]) -> Settings {
+pub(super) fn settings(eps_linf: &[f64], eps_l2: &[f64]) -> Settings {
     Settings {
         seed: 7,
         eps_linf: eps_linf.to_vec(),
@@ -86,7 +86,7 @@ fn settings(eps_linf: &[f64], eps_l2: &[f64]) -> Settings {
     }
 }
 
-fn audit_of(
+pub(super) fn audit_of(
     model: &TractDifferentiable,
     x: &Array4<f32>,
     attacks: &[PlannedAttack],
@@ -414,4 +414,17 @@ fn parameters_resolve_defaults_and_refuse_unknown_names_and_bad_values() {
     for (name, info) in NAMES.iter().zip(registry()) {
         assert_eq!(*name, info.name);
     }
+}
+
+#[test]
+fn aa_standard_is_another_name_for_the_autoattack_ensemble() {
+    let (info, fixed) = by_listed_name("aa-standard").expect("an accepted name");
+    assert_eq!(info.name, "autoattack");
+    assert!(fixed.is_empty());
+    assert_eq!(
+        by_reported_name("aa-standard").expect("known").name,
+        "autoattack"
+    );
+    let err = by_listed_name("aa-plus").expect_err("not a name");
+    assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
 }
