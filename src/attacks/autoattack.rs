@@ -6,8 +6,9 @@
 //!
 //! Each member draws from the random stream it gets when run alone with the same seed (see
 //! [`Attack::run_on_streams`]; with a single generator, each member starts from a copy of
-//! it), so a member finds inside the ensemble exactly what it finds alone, and the
-//! ensemble's robust accuracy is at most each member's. The ensemble's signal is
+//! it), so a member finds inside the ensemble exactly what it finds alone with the same
+//! parameters (Square's `queries` is 5000 here, 1000 alone by default), and the ensemble's
+//! robust accuracy is at most each such member's. The ensemble's signal is
 //! `gradient-logits` (APGD-T's and FAB-T's); run the members on their own for the
 //! gradient-masking diagnosis's comparisons.
 
