@@ -28,7 +28,7 @@ fn the_projection_onto_a_hyperplane_in_the_box_is_the_closest_point_of_both() {
     let (lo, hi) = (-0.5, 0.5);
     let mut rng = ChaCha8Rng::seed_from_u64(31);
     let (mut feasible, mut infeasible) = (0, 0);
-    for round in 0..300 {
+    for round in 0..200 {
         let norm = if round % 2 == 0 { Norm::L2 } else { Norm::Linf };
         let n = 3;
         let point = in_box(&mut rng, n, lo, hi);
@@ -48,7 +48,7 @@ fn the_projection_onto_a_hyperplane_in_the_box_is_the_closest_point_of_both() {
             .max_by(|&a, &c| w[a].abs().total_cmp(&w[c].abs()))
             .expect("n > 0");
         let mut nearest_on_plane = f64::INFINITY;
-        for _ in 0..20_000 {
+        for _ in 0..10_000 {
             let mut y = in_box(&mut rng, n, lo, hi);
             if gap > 1e-9 {
                 // No point of the box lies on the plane: none may come closer to it.
@@ -81,7 +81,7 @@ fn the_projection_onto_a_hyperplane_in_the_box_is_the_closest_point_of_both() {
             );
         }
     }
-    assert!(feasible > 100 && infeasible > 10, "{feasible} {infeasible}");
+    assert!(feasible > 60 && infeasible > 10, "{feasible} {infeasible}");
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn fab_t_reaches_a_linear_boundary_in_one_step_with_its_overshoot() {
 #[test]
 fn fab_t_finds_the_nearest_linear_boundary_no_farther_than_deepfool() {
     let (model, weights, bias) = linear_model(37);
-    let x = images(5, -0.1, 0.1, 38);
+    let x = images(3, -0.1, 0.1, 38);
     let labels = model.predict(x.view()).expect("predict");
     let (deepfool, _) = by_name("deepfool")
         .expect("registered")
