@@ -31,7 +31,7 @@ impl ApgdT {
 }
 
 /// The classes other than `label` by decreasing logit (the lower index first on ties).
-fn ranked_others(logits: &[f32], label: usize) -> Vec<usize> {
+pub(super) fn ranked_others(logits: &[f32], label: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..logits.len()).filter(|&k| k != label).collect();
     order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
     order

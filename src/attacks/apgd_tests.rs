@@ -1,15 +1,17 @@
 //! APGD and its DLR losses: the checkpoint schedule, the losses' gradients against finite
 //! differences and their invariance to the logits' shift and scale, and the attack's budget,
-//! range and seeded determinism on a generated network.
+//! range and seeded determinism on a generated network; the AutoAttack ensemble against
+//! its members.
 
 use ndarray::{Array1, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::apgd::checkpoints;
-use super::tests::{dense_model, images};
+use super::tests::{audit_of, dense_model, images, settings};
 use super::*;
 use super::{dlr, losses};
+use crate::audit::PlannedAttack;
 use crate::metrics::Distortion;
 use crate::model::Classifier;
 
@@ -186,4 +188,111 @@ fn apgd_dlr_is_blind_to_a_rescaled_softmax_where_cross_entropy_is_not() {
     assert!(plain.iter().any(|g| g.abs() > 0.0));
     let ce_norm: f32 = ce.iter().map(|g| g.abs()).sum();
     assert!(ce_norm < 1e-6, "saturated cross-entropy gradient {ce_norm}");
+}
+
+#[test]
+fn the_ensemble_runs_each_member_as_it_runs_alone_so_it_evades_whatever_a_member_does() {
+    // Regression: the ensemble once ran its members on its own random stream, so a member
+    // could evade an image alone that it missed inside the ensemble. Weak members, whose
+    // results depend on their random starts and squares.
+    let model = dense_model(27);
+    let x = images(20, -0.5, 0.5, 28);
+    let (steps, targets, queries) = (("steps", "2"), ("targets", "1"), ("queries", "30"));
+    for (suffix, eps) in [("", 0.01), ("-l2", 0.1)] {
+        let plan: Vec<(String, Vec<(String, String)>)> = [
+            ("autoattack", vec![steps, targets, queries]),
+            ("apgd-ce", vec![steps]),
+            ("apgd-t", vec![steps, targets]),
+            ("fab-t", vec![steps, targets]),
+            ("square", vec![queries]),
+        ]
+        .into_iter()
+        .map(|(name, params)| (format!("{name}{suffix}"), overrides(&params)))
+        .collect();
+        let attacks: Vec<PlannedAttack> = plan
+            .iter()
+            .map(|(name, params)| {
+                let (attack, params) = by_name(name)
+                    .expect("registered")
+                    .build(params)
+                    .expect("params");
+                PlannedAttack { attack, params }
+            })
+            .collect();
+        let report = audit_of(&model, &x, &attacks, &settings(&[eps], &[eps])).expect("audit");
+        let evaded = |attack: &str| -> Vec<bool> {
+            let flags: Vec<bool> = report
+                .samples
+                .iter()
+                .filter(|r| r.attack == attack)
+                .map(|r| r.success)
+                .collect();
+            assert_eq!(flags.len(), x.shape()[0], "{attack}");
+            flags
+        };
+        let examples = |attack: &str| {
+            &report
+                .examples
+                .iter()
+                .find(|e| e.attack == attack)
+                .expect("kept examples")
+                .images
+        };
+        let ensemble = evaded(&plan[0].0);
+        let members: Vec<(&str, Vec<bool>)> = plan[1..]
+            .iter()
+            .map(|(name, _)| (name.as_str(), evaded(name)))
+            .collect();
+        for (member, alone) in &members {
+            for (sample, (&by_member, &by_ensemble)) in alone.iter().zip(&ensemble).enumerate() {
+                assert!(
+                    by_ensemble || !by_member,
+                    "{member} evades sample {sample} alone, the ensemble does not"
+                );
+            }
+            let robust = |flags: &[bool]| flags.iter().filter(|&&e| !e).count();
+            assert!(robust(&ensemble) <= robust(alone), "{member}");
+        }
+        // Each sample's example is that of the first member to evade it alone, or the last
+        // member's: the members ran inside the ensemble exactly as alone.
+        for sample in 0..x.shape()[0] {
+            let (decisive, _) = members
+                .iter()
+                .find(|(_, alone)| alone[sample])
+                .unwrap_or(&members[members.len() - 1]);
+            assert_eq!(
+                examples(&plan[0].0).index_axis(Axis(0), sample),
+                examples(decisive).index_axis(Axis(0), sample),
+                "sample {sample}: the ensemble's example is not {decisive}'s"
+            );
+        }
+        // On an image no member evades, every member ran in full, FAB-T among them, and
+        // the ensemble's queries are theirs plus one check of each member's result.
+        let queries = |attack: &str, sample: usize| {
+            report
+                .samples
+                .iter()
+                .find(|r| r.attack == attack && r.sample == sample)
+                .expect("a record")
+                .queries
+        };
+        for sample in (0..x.shape()[0]).filter(|&i| !ensemble[i]) {
+            let total = queries(&plan[0].0, sample);
+            let alone: Vec<Queries> = members.iter().map(|(m, _)| queries(m, sample)).collect();
+            let gradient: u64 = alone.iter().map(|q| q.gradient).sum();
+            let forward: u64 = alone.iter().map(|q| q.forward).sum();
+            assert_eq!(total.gradient, gradient, "sample {sample}");
+            assert_eq!(
+                total.forward,
+                forward + members.len() as u64,
+                "sample {sample}"
+            );
+            assert!(alone[2].gradient > 0, "fab-t ran");
+        }
+        let evaded_by_some = ensemble.iter().filter(|&&e| e).count();
+        assert!(
+            evaded_by_some > 0 && evaded_by_some < x.shape()[0],
+            "the radius must leave some images robust and evade others"
+        );
+    }
 }

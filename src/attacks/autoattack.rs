@@ -1,13 +1,16 @@
 //! AutoAttack's standard ensemble (Croce and Hein, ICML 2020) as one attack: APGD-CE, then
-//! APGD-T, then the Square Attack with 5000 queries, each run only when the ones before it
-//! left the image robust, as the reference runs them. The audit verifies the returned
-//! candidate with a fresh forward pass, as for every attack, so the ensemble's robust
-//! accuracy is the fraction of images that no member evades.
+//! APGD-T, then FAB-T, then the Square Attack with 5000 queries, each run only when the
+//! ones before it left the image robust, as the reference runs them. The audit verifies the
+//! returned candidate with a fresh forward pass, as for every attack, so the ensemble's
+//! robust accuracy is the fraction of images that no member evades.
 //!
-//! Deviation: the standard version also runs FAB-T between APGD-T and Square; robustaudit
-//! has no FAB-T yet, so this ensemble omits it (the paper reports FAB-T rarely evades an
-//! image both APGD attacks missed). The ensemble's signal is `gradient-logits` (APGD-T's);
-//! run the members on their own for the gradient-masking diagnosis's comparisons.
+//! Each member draws from the random stream it gets when run alone with the same seed (see
+//! [`Attack::run_on_streams`]; with a single generator, each member starts from a copy of
+//! it), so a member finds inside the ensemble exactly what it finds alone with the same
+//! parameters (Square's `queries` is 5000 here, 1000 alone by default), and the ensemble's
+//! robust accuracy is at most each such member's. The ensemble's signal is
+//! `gradient-logits` (APGD-T's and FAB-T's); run the members on their own for the
+//! gradient-masking diagnosis's comparisons.
 
 use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
@@ -23,13 +26,13 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "steps",
         kind: ParamKind::Count,
         default: "100",
-        doc: "apgd steps per restart and per target",
+        doc: "apgd and fab-t steps per restart and per target",
     },
     ParamSpec {
         name: "targets",
         kind: ParamKind::Count,
         default: "9",
-        doc: "target classes of apgd-t",
+        doc: "target classes of apgd-t and fab-t",
     },
     ParamSpec {
         name: "queries",
@@ -67,7 +70,8 @@ impl AutoAttack {
             norm,
             members: vec![
                 member(format!("apgd-ce{suffix}"), std::slice::from_ref(&steps))?,
-                member(format!("apgd-t{suffix}"), &[steps, targets])?,
+                member(format!("apgd-t{suffix}"), &[steps.clone(), targets.clone()])?,
+                member(format!("fab-t{suffix}"), &[steps, targets])?,
                 member(format!("square{suffix}"), &[queries])?,
             ],
         })
@@ -97,9 +101,18 @@ impl Attack for AutoAttack {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
+        self.run_on_streams(oracle, problem, &|_| rng.clone())
+    }
+
+    fn run_on_streams(
+        &self,
+        oracle: &mut Oracle,
+        problem: &Problem,
+        streams: &dyn Fn(&'static str) -> ChaCha8Rng,
+    ) -> Result<Array3<f32>> {
         let mut candidate = problem.image.to_owned();
         for member in &self.members {
-            candidate = member.run(oracle, problem, rng)?;
+            candidate = member.run_on_streams(oracle, problem, streams)?;
             let logits = oracle.logits_one(candidate.view())?;
             if problem.goal.reached_by(argmax(logits.iter().copied())) {
                 break;

@@ -20,6 +20,8 @@ mod cw_l2;
 mod cw_linf;
 mod deepfool;
 mod dlr;
+mod fab_projection;
+mod fab_t;
 mod fgsm;
 mod hop_skip_jump;
 mod jsma;
@@ -249,10 +251,26 @@ pub trait Attack: Send + Sync {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>>;
+
+    /// [`Attack::run`] with the random stream of each attack it runs taken from `streams`,
+    /// which gives, for a registry name, the stream the caller would hand that attack
+    /// alone on this problem. A single attack draws from its own name's stream; an ensemble
+    /// runs each member on the member's, so that a member finds inside the ensemble exactly
+    /// what it finds run alone.
+    fn run_on_streams(
+        &self,
+        oracle: &mut Oracle,
+        problem: &Problem,
+        streams: &dyn Fn(&'static str) -> ChaCha8Rng,
+    ) -> Result<Array3<f32>> {
+        self.run(oracle, problem, &mut streams(self.name()))
+    }
 }
 
 #[cfg(test)]
 mod apgd_tests;
+#[cfg(test)]
+mod fab_tests;
 #[cfg(test)]
 mod gradient_free_tests;
 #[cfg(test)]

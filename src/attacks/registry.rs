@@ -6,6 +6,7 @@ use super::autoattack::{self, AutoAttack};
 use super::cw_l2::{self, CwL2};
 use super::cw_linf::{self, CwLinf};
 use super::deepfool::{self, DeepFool};
+use super::fab_t::{self, FabT};
 use super::fgsm::{self, Fgsm};
 use super::hop_skip_jump::{self, HopSkipJump};
 use super::jsma::{self, Jsma};
@@ -101,6 +102,18 @@ const ATTACKS: &[AttackInfo] = &[
         build: |p| Ok(Box::new(ApgdT::new("apgd-t-l2", Norm::L2, p)?)),
     },
     AttackInfo {
+        name: "fab-t",
+        summary: "fab-t: projections onto the linearised boundary towards each of the 9 highest-scoring other classes, biased to the clean image, success within eps (linf, untargeted)",
+        params: fab_t::PARAMS,
+        build: |p| Ok(Box::new(FabT::new("fab-t", Norm::Linf, p)?)),
+    },
+    AttackInfo {
+        name: "fab-t-l2",
+        summary: "fab-t: projections onto the linearised boundary towards each of the 9 highest-scoring other classes, biased to the clean image, success within eps (l2, untargeted)",
+        params: fab_t::PARAMS,
+        build: |p| Ok(Box::new(FabT::new("fab-t-l2", Norm::L2, p)?)),
+    },
+    AttackInfo {
         name: "cw-l2",
         summary: "carlini-wagner l2: tanh box, adam, binary search on c, early abort (minimal l2)",
         params: cw_l2::PARAMS,
@@ -162,20 +175,20 @@ const ATTACKS: &[AttackInfo] = &[
     },
     AttackInfo {
         name: "autoattack",
-        summary: "autoattack's standard ensemble without fab-t: apgd-ce, then apgd-t, then square with 5000 queries on the images still robust (linf, untargeted)",
+        summary: "autoattack's standard ensemble (alias aa-standard): apgd-ce, then apgd-t, fab-t and square with 5000 queries, each on the images still robust (linf, untargeted)",
         params: autoattack::PARAMS,
         build: |p| Ok(Box::new(AutoAttack::new("autoattack", Norm::Linf, p)?)),
     },
     AttackInfo {
         name: "autoattack-l2",
-        summary: "autoattack's standard ensemble without fab-t in l2: apgd-ce-l2, apgd-t-l2, square-l2 (l2, untargeted)",
+        summary: "autoattack's standard ensemble in l2: apgd-ce-l2, apgd-t-l2, fab-t-l2, square-l2 (l2, untargeted)",
         params: autoattack::PARAMS,
         build: |p| Ok(Box::new(AutoAttack::new("autoattack-l2", Norm::L2, p)?)),
     },
 ];
 
 /// Every attack's name, in registry order.
-pub const NAMES: [&str; 22] = [
+pub const NAMES: [&str; 24] = [
     "fgsm",
     "bim",
     "pgd",
@@ -186,6 +199,8 @@ pub const NAMES: [&str; 22] = [
     "apgd-dlr-l2",
     "apgd-t",
     "apgd-t-l2",
+    "fab-t",
+    "fab-t-l2",
     "cw-l2",
     "cw-linf",
     "jsma",
@@ -224,13 +239,15 @@ pub fn by_reported_name(reported: &str) -> Result<&'static AttackInfo> {
 
 /// The attack a name in `--attacks` runs, and the parameters that name fixes: a registry
 /// name fixes none; a variant's reported name fixes the parameter that selects the variant
-/// (`jsma-logits` is `jsma` with `scores=logits`), so both variants can run in one audit.
+/// (`jsma-logits` is `jsma` with `scores=logits`), so both variants can run in one audit;
+/// `aa-standard`, the reference's name for its standard version, is `autoattack`.
 pub fn by_listed_name(
     name: &str,
 ) -> Result<(&'static AttackInfo, &'static [(&'static str, &'static str)])> {
     match name {
         "jsma-probabilities" => Ok((by_name("jsma")?, &[("scores", "probabilities")])),
         "jsma-logits" => Ok((by_name("jsma")?, &[("scores", "logits")])),
+        "aa-standard" => Ok((by_name("autoattack")?, &[])),
         _ => Ok((by_name(name)?, &[])),
     }
 }

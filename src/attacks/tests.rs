@@ -44,6 +44,7 @@ fn quick(name: &str) -> Vec<(String, String)> {
         "pgd" | "pgd-l2" => &[("steps", "10"), ("restarts", "2")],
         "apgd-ce" | "apgd-ce-l2" | "apgd-dlr" | "apgd-dlr-l2" => &[("steps", "20")],
         "apgd-t" | "apgd-t-l2" => &[("steps", "10"), ("targets", "3")],
+        "fab-t" | "fab-t-l2" => &[("steps", "20"), ("targets", "3")],
         "autoattack" | "autoattack-l2" => &[("steps", "10"), ("targets", "3"), ("queries", "200")],
         "cw-l2" => &[
             ("steps", "60"),
@@ -62,7 +63,7 @@ fn quick(name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn planned(names: &[&str]) -> Vec<PlannedAttack> {
+pub(super) fn planned(names: &[&str]) -> Vec<PlannedAttack> {
     names
         .iter()
         .map(|n| {
@@ -75,7 +76,7 @@ fn planned(names: &[&str]) -> Vec<PlannedAttack> {
         .collect()
 }
 
-fn settings(eps_linf: &[f64], eps_l2: &[f64]) -> Settings {
+pub(super) fn settings(eps_linf: &[f64], eps_l2: &[f64]) -> Settings {
     Settings {
         seed: 7,
         eps_linf: eps_linf.to_vec(),
@@ -85,7 +86,7 @@ fn settings(eps_linf: &[f64], eps_l2: &[f64]) -> Settings {
     }
 }
 
-fn audit_of(
+pub(super) fn audit_of(
     model: &TractDifferentiable,
     x: &Array4<f32>,
     attacks: &[PlannedAttack],
@@ -113,10 +114,10 @@ fn every_attack_stays_in_budget_and_range_and_reports_only_verified_successes() 
         &settings(&[0.05, 0.3], &[1.0]),
     )
     .expect("audit");
-    // fgsm, bim, pgd, apgd-ce, apgd-dlr, apgd-t, zoo, spsa, nes, square, autoattack at two
-    // radii; pgd-l2, apgd-ce-l2, apgd-dlr-l2, apgd-t-l2, square-l2, autoattack-l2 at one;
-    // five unbounded or fixed-budget attacks.
-    assert_eq!(report.summaries.len(), 11 * 2 + 6 + 5);
+    // fgsm, bim, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, zoo, spsa, nes, square, autoattack
+    // at two radii; pgd-l2, apgd-ce-l2, apgd-dlr-l2, apgd-t-l2, fab-t-l2, square-l2,
+    // autoattack-l2 at one; five unbounded or fixed-budget attacks.
+    assert_eq!(report.summaries.len(), 12 * 2 + 7 + 5);
     for set in &report.examples {
         let rows: Vec<_> = report
             .samples
@@ -413,4 +414,17 @@ fn parameters_resolve_defaults_and_refuse_unknown_names_and_bad_values() {
     for (name, info) in NAMES.iter().zip(registry()) {
         assert_eq!(*name, info.name);
     }
+}
+
+#[test]
+fn aa_standard_is_another_name_for_the_autoattack_ensemble() {
+    let (info, fixed) = by_listed_name("aa-standard").expect("an accepted name");
+    assert_eq!(info.name, "autoattack");
+    assert!(fixed.is_empty());
+    assert_eq!(
+        by_reported_name("aa-standard").expect("known").name,
+        "autoattack"
+    );
+    let err = by_listed_name("aa-plus").expect_err("not a name");
+    assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
 }

@@ -336,7 +336,14 @@ fn attack_all(
             };
             let start = Instant::now();
             let mut oracle = Oracle::new(m.model);
-            let candidate = attack.run(&mut oracle, &problem, &mut key.rng())?;
+            let streams = |name| {
+                RunKey {
+                    attack: name,
+                    ..key
+                }
+                .rng()
+            };
+            let candidate = attack.run_on_streams(&mut oracle, &problem, &streams)?;
             let seconds = start.elapsed().as_secs_f64();
             progress.advance();
             Ok((candidate, oracle.queries(), seconds))

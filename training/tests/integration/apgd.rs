@@ -2,7 +2,8 @@
 //! the logits, breaks the network with a saturated softmax (its logits multiplied by 1000,
 //! as a network distilled at a high temperature deploys them) as it breaks the plain one,
 //! where PGD on cross-entropy stalls, and the diagnosis says so comparing APGD-DLR with
-//! APGD-CE alone.
+//! APGD-CE alone; FAB-T, which follows logit differences, finds the same examples on both,
+//! and so does the AutoAttack ensemble.
 
 use std::sync::OnceLock;
 
@@ -181,5 +182,68 @@ fn apgd_dlr_breaks_a_saturated_softmax_where_pgd_on_cross_entropy_stalls() {
         finding.detail.contains("(apgd-dlr)") && finding.detail.contains("(apgd-ce)"),
         "deepfool and pgd are left out of the same-attack comparison: {}",
         finding.detail
+    );
+}
+
+/// The samples `attack` evaded in `report`.
+fn evaded(report: &AuditReport, attack: &str) -> Vec<usize> {
+    report
+        .samples
+        .iter()
+        .filter(|r| r.attack == attack && r.success)
+        .map(|r| r.sample)
+        .collect()
+}
+
+#[test]
+fn fab_t_and_the_ensemble_see_through_a_saturated_softmax() {
+    // FAB-T's hyperplane {f + <g, x' - x> = 0} is the same when the logits, and so f and g,
+    // are multiplied by 1000: every iterate is the same, up to f32 rounding.
+    let attacks: &[(&str, &[(&str, &str)])] = &[
+        ("apgd-ce", &[]),
+        ("fab-t", &[]),
+        ("autoattack", &[("steps", "20"), ("queries", "500")]),
+    ];
+    let saturated = Saturated {
+        inner: trained(),
+        scale: 1000.0,
+    };
+    let plain = audit(trained(), 40, attacks, &[0.1]);
+    let masked = audit(&saturated, 40, attacks, &[0.1]);
+    let figures = format!(
+        "plain: apgd-ce {} fab-t {} autoattack {}; saturated: apgd-ce {} fab-t {} autoattack {}",
+        robust(&plain, "apgd-ce"),
+        robust(&plain, "fab-t"),
+        robust(&plain, "autoattack"),
+        robust(&masked, "apgd-ce"),
+        robust(&masked, "fab-t"),
+        robust(&masked, "autoattack"),
+    );
+    eprintln!("robust accuracy at linf 0.1: {figures}");
+    assert_eq!(
+        evaded(&plain, "fab-t"),
+        evaded(&masked, "fab-t"),
+        "{figures}"
+    );
+    assert!(
+        !evaded(&plain, "fab-t").is_empty(),
+        "fab-t evades no digit: {figures}"
+    );
+    for report in [&plain, &masked] {
+        let ensemble = evaded(report, "autoattack");
+        for member in ["apgd-ce", "fab-t"] {
+            assert!(
+                evaded(report, member).iter().all(|s| ensemble.contains(s)),
+                "{member}: {figures}"
+            );
+        }
+    }
+    assert!(
+        robust(&masked, "autoattack") <= robust(&plain, "autoattack") + 0.05,
+        "{figures}"
+    );
+    assert!(
+        robust(&masked, "apgd-ce") >= robust(&masked, "autoattack") + 0.3,
+        "cross-entropy stalls on the saturated softmax: {figures}"
     );
 }
