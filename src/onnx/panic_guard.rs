@@ -5,11 +5,18 @@
 //! The process-wide panic hook is wrapped once: while the current thread is inside a
 //! guarded call the hook stays silent; any other panic (a bug elsewhere) is printed by the
 //! hook that was installed before.
+//!
+//! Compiling a graph is also bounded in time ([`guard_within`]): tract's optimiser can loop
+//! without end on some graphs (an `Einsum` such as `bcij,ck->bki` has been seen to), so it
+//! runs on its own thread and the caller gives up after [`compile_limit`], leaving the
+//! thread behind (the process exits with the error soon after).
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::mpsc;
 use std::sync::Once;
+use std::time::Duration;
 
 use tract_onnx::prelude::TractResult;
 
@@ -30,6 +37,55 @@ pub(super) fn guard<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Re
         path: path.to_path_buf(),
         reason,
     })
+}
+
+/// The environment variable that sets [`compile_limit`] in seconds.
+pub const COMPILE_LIMIT_VARIABLE: &str = "ROBUSTAUDIT_COMPILE_SECONDS";
+
+/// The longest a graph may take to compile: 300 s, or `ROBUSTAUDIT_COMPILE_SECONDS` when it
+/// holds a positive number of seconds.
+pub fn compile_limit() -> Duration {
+    std::env::var(COMPILE_LIMIT_VARIABLE)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map_or(Duration::from_secs(300), Duration::from_secs_f64)
+}
+
+/// As [`guard`], for a call that compiles a graph: it runs on its own thread and fails
+/// with [`OnnxError::Tract`] when it takes longer than `limit` ([`compile_limit`] for
+/// models).
+pub(super) fn guard_within<T: Send + 'static>(
+    path: &Path,
+    limit: Duration,
+    call: impl FnOnce() -> TractResult<T> + Send + 'static,
+) -> Result<T, OnnxError> {
+    let (send, receive) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("tract-compile".into())
+        .spawn(move || {
+            // The receiver is gone only when the caller gave up waiting.
+            let _ = send.send(guarded(call));
+        });
+    let failed = |reason: String| OnnxError::Tract {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Err(e) = spawned {
+        return Err(failed(format!(
+            "cannot start a thread to compile the graph: {e}"
+        )));
+    }
+    match receive.recv_timeout(limit) {
+        Ok(outcome) => outcome.map_err(failed),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(failed(format!(
+            "tract did not finish compiling the graph within {} s (set {COMPILE_LIMIT_VARIABLE} to allow longer)",
+            limit.as_secs_f64()
+        ))),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(failed("the compiling thread stopped without an answer".into()))
+        }
+    }
 }
 
 /// Runs a compiled plan; errors and panics become [`OnnxError::Run`].
@@ -72,6 +128,30 @@ fn guarded<T>(call: impl FnOnce() -> TractResult<T>) -> Result<T, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compilation_past_its_limit_is_an_error_and_one_within_it_is_not() {
+        let limit = Duration::from_millis(200);
+        let endless = guard_within(Path::new("m.onnx"), limit, || -> TractResult<()> {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(())
+        });
+        let err = endless.expect_err("past the limit");
+        assert!(
+            err.to_string()
+                .contains("did not finish compiling the graph within 0.2 s"),
+            "{err}"
+        );
+        let quick = guard_within(Path::new("m.onnx"), limit, || -> TractResult<u8> { Ok(7) });
+        assert_eq!(quick.expect("within the limit"), 7);
+        let panicking = guard_within(Path::new("m.onnx"), limit, || -> TractResult<u8> {
+            panic!("index out of bounds")
+        });
+        assert!(panicking
+            .expect_err("a panic")
+            .to_string()
+            .contains("tract failed: index out of bounds"));
+    }
 
     #[test]
     fn a_panic_inside_a_guarded_call_becomes_an_error() {

@@ -9,7 +9,7 @@ use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
 use super::ir::ConstTensor;
-use super::panic_guard::{guard, guard_run};
+use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
 use super::probe_analysis::analyse;
 use super::signature::{ImageInput, Layout, Signature};
 use super::{OnnxError, OnnxModel};
@@ -34,16 +34,20 @@ impl TractPlan {
         // memory in tract's optimiser or kernels.
         analyse(model, &signature, signature.input.fixed_batch.unwrap_or(1))?;
         let (inference, _) = parse_logits_graph(model, &signature)?;
-        let symbolic = guard(&path, || {
-            let batch = inference.symbols.sym("batch");
-            optimise(inference.clone(), &signature.input, batch.to_dim())
+        let (model, input) = (inference.clone(), signature.input.clone());
+        let symbolic = guard_within(&path, compile_limit(), move || {
+            let batch = model.symbols.sym("batch");
+            optimise(model, &input, batch.to_dim())
         });
         let (typed, fixed_batch) = match (symbolic, signature.input.fixed_batch) {
             (Ok(typed), _) => (typed, None),
-            (Err(_), Some(n)) => (
-                guard(&path, || optimise(inference, &signature.input, n.to_dim()))?,
-                Some(n),
-            ),
+            (Err(_), Some(n)) => {
+                let input = signature.input.clone();
+                let typed = guard_within(&path, compile_limit(), move || {
+                    optimise(inference, &input, n.to_dim())
+                })?;
+                (typed, Some(n))
+            }
             (Err(e), None) => return Err(e),
         };
         let classes = output_classes(&typed).ok_or_else(|| OnnxError::NoLogits {

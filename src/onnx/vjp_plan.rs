@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Ix4};
 use tract_onnx::prelude::*;
 
-use super::panic_guard::{guard, guard_run};
+use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
 use super::signature::{ImageInput, Layout};
 use super::tract_plan::{image_fact, one_line, to_model_layout};
 use super::{OnnxError, OnnxModel};
@@ -27,11 +27,12 @@ impl VjpPlan {
         let path = vjp.path().to_path_buf();
         let parsed = guard(&path, || tract_onnx::onnx().parse(vjp.proto(), None))?;
         let mut inference = parsed.model;
-        let plan = guard(&path, || {
+        let image = input.clone();
+        let plan = guard_within(&path, compile_limit(), move || {
             let batch = inference.symbols.sym("batch").to_dim();
             let seed =
                 InferenceFact::dt_shape(f32::datum_type(), tvec![batch.clone(), classes.to_dim()]);
-            inference.set_input_fact(0, image_fact(input, batch))?;
+            inference.set_input_fact(0, image_fact(&image, batch))?;
             inference.set_input_fact(1, seed)?;
             inference.into_optimized()?.into_runnable()
         })?;
