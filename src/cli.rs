@@ -177,8 +177,9 @@ pub struct AuditArgs {
     pub samples: usize,
     /// Attacks to run, comma-separated: fgsm, bim, pgd, pgd-l2, apgd-ce, apgd-ce-l2,
     /// apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, cw-l2, cw-linf, jsma (or its variants
-    /// jsma-probabilities and jsma-logits, which can run side by side), deepfool, the
-    /// ensembles autoattack and autoattack-l2, and from forward passes only zoo, spsa, nes, square, square-l2,
+    /// jsma-probabilities and jsma-logits, which can run side by side), deepfool, fab-t,
+    /// fab-t-l2, the ensembles autoattack (alias aa-standard) and autoattack-l2, and from
+    /// forward passes only zoo, spsa, nes, square, square-l2,
     /// hopskipjump (`robustaudit attacks` lists their parameters).
     #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd")]
     pub attacks: Vec<String>,

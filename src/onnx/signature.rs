@@ -10,6 +10,11 @@ use tract_onnx::pb::{
 
 use super::OnnxError;
 
+/// The largest fixed batch a model may declare: every call runs that many images (the
+/// auditor pads smaller batches up to it), so a model declaring millions would make every
+/// forward pass, the first probe included, cost as much.
+pub const MAX_FIXED_BATCH: usize = 4096;
+
 /// Memory order of an image input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -156,6 +161,15 @@ fn image_input(path: &Path, graph: &GraphProto) -> Result<ImageInput, OnnxError>
             describe()
         )));
     };
+    if let Some(n) = batch.filter(|&n| n > MAX_FIXED_BATCH) {
+        return Err(OnnxError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "input '{}' has a fixed batch of {n}, above the limit of {MAX_FIXED_BATCH} images per call",
+                input.name
+            ),
+        });
+    }
     let looks_like_channels = |n: usize| (1..=4).contains(&n);
     let (layout, channels, height, width) = if !looks_like_channels(a) && looks_like_channels(c) {
         (Layout::Nhwc, c, a, b)

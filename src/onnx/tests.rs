@@ -135,6 +135,41 @@ fn a_fixed_batch_model_is_run_in_padded_chunks() {
 }
 
 #[test]
+fn a_fixed_batch_above_the_limit_is_refused_before_any_probe_runs() {
+    // A fuzzed model declared a fixed batch of 2^20: every probe ran a million images.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut proto = linear_model(&dir.path().join("m.onnx"), false)
+        .proto()
+        .clone();
+    for (batch, refused) in [(signature::MAX_FIXED_BATCH as i64, false), (1 << 20, true)] {
+        let graph = proto.graph.as_mut().expect("graph");
+        if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) = graph.input[0]
+            .r#type
+            .as_mut()
+            .and_then(|t| t.value.as_mut())
+        {
+            if let Some(shape) = t.shape.as_mut() {
+                shape.dim[0].value =
+                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(batch));
+            }
+        }
+        let path = write_proto(dir.path(), "fixed.onnx", &proto);
+        let model = OnnxModel::open(&path).expect("open");
+        match model.signature() {
+            Ok(s) => {
+                assert!(!refused, "batch {batch} accepted");
+                assert_eq!(s.input.fixed_batch, Some(batch as usize));
+            }
+            Err(e) => {
+                assert!(refused, "batch {batch}: {e}");
+                assert!(e.to_string().contains("fixed batch of 1048576"), "{e}");
+                assert!(matches!(e, OnnxError::Invalid { .. }), "{e:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn wrong_input_shape_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = TractPlan::new(&linear_model(&dir.path().join("m.onnx"), false)).expect("plan");

@@ -443,6 +443,18 @@ mod tests {
         for (params, bound) in [
             ("steps=100 binary_steps=5 learning_rate=0.05", true),
             ("steps=1000 binary_steps=9 learning_rate=0.01", false),
+            (
+                "steps=200 binary_steps=6 initial_const=0.1 learning_rate=0.05",
+                false,
+            ),
+            (
+                "steps=200 binary_steps=5 initial_const=0.1 learning_rate=0.05",
+                true,
+            ),
+            (
+                "steps=200 binary_steps=6 initial_const=0.001 learning_rate=0.05",
+                true,
+            ),
         ] {
             let mut r = row("base", "sha-base", "undistilled", "", "");
             r.params = params.into();
