@@ -21,7 +21,7 @@
 //! `p / 255 - 0.5`, like every dataset's.
 
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,7 @@ use image::{DynamicImage, GrayImage, ImageReader, Limits, RgbImage};
 use ndarray::Array4;
 
 use super::{io_error, pixel_to_input, DataError, Dataset};
+use crate::regular_file;
 
 /// The file naming the classes and their order, when present in the folder.
 pub const CLASS_LIST: &str = "classes.txt";
@@ -284,17 +285,12 @@ impl Pixels {
 /// Opens, decodes, converts and resizes one image file.
 fn decode(root: &Path, path: &Path, options: ImageOptions) -> Result<Pixels, DataError> {
     let real = inside(root, path)?;
-    let not_regular = || DataError::NotRegularFile {
-        path: path.to_path_buf(),
-    };
-    if !fs::metadata(&real).is_ok_and(|m| m.is_file()) {
-        return Err(not_regular());
-    }
-    let file = File::open(&real).map_err(|e| io_error(path, e))?;
-    // The file may have been swapped since the check above: check what was opened.
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Err(not_regular());
-    }
+    let file = regular_file::open(&real).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => DataError::NotRegularFile {
+            path: path.to_path_buf(),
+        },
+        _ => io_error(path, e),
+    })?;
     let bad = |reason: String| DataError::Image {
         path: path.to_path_buf(),
         reason,

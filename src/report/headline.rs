@@ -155,14 +155,7 @@ pub fn shortened_cw(row: &SummaryRow) -> bool {
     if row.attack != "cw-l2" {
         return false;
     }
-    let value = |name: &str| -> Option<usize> {
-        row.params
-            .split(' ')
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.parse().ok())
-    };
-    let number = |name: &str| -> Option<f64> {
+    let param = |name: &str| -> Option<f64> {
         row.params
             .split(' ')
             .filter_map(|p| p.split_once('='))
@@ -170,13 +163,13 @@ pub fn shortened_cw(row: &SummaryRow) -> bool {
             .and_then(|(_, v)| v.parse().ok())
     };
     // Parameters not recorded (an older summary) are not judged.
-    match (value("steps"), value("binary_steps")) {
+    match (param("steps"), param("binary_steps")) {
         (Some(steps), Some(binary)) => {
-            let full = steps >= 1000 && binary >= 9;
-            let measured = steps >= 200
-                && binary >= 6
-                && number("learning_rate") == Some(0.05)
-                && number("initial_const") == Some(0.1);
+            let full = steps >= 1000.0 && binary >= 9.0;
+            let measured = steps >= 200.0
+                && binary >= 6.0
+                && param("learning_rate") == Some(0.05)
+                && param("initial_const") == Some(0.1);
             !(full || measured)
         }
         _ => false,
