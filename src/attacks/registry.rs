@@ -121,7 +121,7 @@ const ATTACKS: &[AttackInfo] = &[
     },
     AttackInfo {
         name: "cw-linf",
-        summary: "carlini-wagner linf: shrinking tau with warm starts, doubling c (minimal linf)",
+        summary: "carlini-wagner linf: shrinking tau with warm starts, doubling c with adam and c carried over, towards every other class (minimal linf)",
         params: cw_linf::PARAMS,
         build: |p| Ok(Box::new(CwLinf::new(p)?)),
     },
