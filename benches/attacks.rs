@@ -1,22 +1,27 @@
-//! Images per second of every attack at its default settings and budget on the MNIST
-//! network of the paper (random weights, real MNIST test images), against the raw forward
-//! and forward + VJP throughput of the same network.
+//! Throughput of every attack at its default settings and budget on the MNIST network of
+//! the paper (random weights, real MNIST test images), against the raw forward and
+//! forward + VJP throughput of the same network: how much of the model's speed each attack
+//! turns into queries.
 //!
 //! `cargo bench -p robustaudit --bench attacks` prints a markdown table on stdout (progress
 //! goes to stderr). `ROBUSTAUDIT_BENCH_MODEL=path.onnx` measures that model instead (a
 //! trained MNIST network: on random weights the iterative attacks succeed after a step or
-//! two and say little about their cost). Each attack runs through the auditor on a batch of
-//! images in parallel, and is timed from the start of its runs to the end of their
-//! verification (the model's clean pass and its sensitivity are not counted),
-//! as `robustaudit audit` runs it, verification included, with the network's own
-//! predictions as labels so that every image is attacked (random weights get most labels
-//! wrong); the budget is `--eps 0.3` for
-//! L-infinity and `--eps-l2 2` for L2 attacks. The throughputs are measured on batches of
-//! one image (how gradient attacks query) and of 32. The last two columns give the forward
-//! queries each attack makes per second and their ratio to the raw forward throughput at
-//! batch 32: how much of the model's speed a forward-only attack, which queries in batches
-//! of tens to hundreds of images, turns into queries (above 1 where its batches are larger
-//! than 32).
+//! two and say little about their cost). Each attack runs through the auditor as
+//! `robustaudit audit` runs it: its (image, target) runs in flight together, their queries
+//! merged into batches by the audit's query queue, verification included, timed from the
+//! start of its runs to the end of their verification (the model's clean pass and its
+//! sensitivity are not counted), with the network's own predictions as labels so that
+//! every image is attacked (random weights get most labels wrong); the budget is
+//! `--eps 0.3` for L-infinity and `--eps-l2 2` for L2 attacks. Untargeted attacks run on
+//! enough images to fill the queue, targeted ones on an eighth as many (nine runs each).
+//! `ROBUSTAUDIT_BENCH_IMAGES=n` sets the image count of every attack.
+//!
+//! The ceiling is the model's own throughput at the queue's batch size (the rows a batch
+//! grows to on this machine's threads), forward and forward + VJP. Per attack, the table
+//! gives the gradient and forward queries it made per second, each against its ceiling,
+//! and their sum, `of ceiling`: the share of the wall time the model would need for those
+//! queries at its ceiling. The rest went to waiting for runs to fill a batch, to the
+//! attack's own arithmetic and to verification.
 //!
 //! Attack names given as arguments (`cargo bench -p robustaudit --bench attacks -- jsma
 //! deepfool`) restrict the table to those attacks.
@@ -30,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use ndarray::{s, Array2, ArrayView4};
 use robustaudit::arch::{forward_graph, ArchSpec};
-use robustaudit::attacks::{by_name, Domain, NAMES};
-use robustaudit::audit::{self, AuditModel, ModelInfo, PlannedAttack, Settings};
+use robustaudit::attacks::{by_name, Domain, Targets, NAMES};
+use robustaudit::audit::{self, AuditModel, ModelInfo, PlannedAttack, QueueSize, Settings};
 use robustaudit::data::{load, Split};
 use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
 
@@ -39,13 +44,20 @@ use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
 const ARCH: &str = "mnist-paper";
 /// Seeds its weights.
 const WEIGHT_SEED: u64 = 1;
-/// Images per attack: the Carlini-Wagner attacks run for minutes per image, ZOO and
-/// HopSkipJump for seconds.
-fn images_for(attack: &str) -> usize {
-    match attack {
-        "cw-l2" | "cw-linf" => 2,
+/// Images per attack: enough runs to fill the queue's batches (`rows` of them), an eighth
+/// as many images for an attack with a run per target class; the decision-based attacks,
+/// which make thousands of forward queries per image in batches of their own, fewer.
+fn images_for(name: &str, targets: Targets, rows: usize) -> usize {
+    if let Some(n) = std::env::var("ROBUSTAUDIT_BENCH_IMAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    match name {
         "zoo" | "hopskipjump" => 4,
-        _ => 16,
+        _ if targets == Targets::All => rows.div_ceil(8),
+        _ => rows,
     }
 }
 /// Wall time each throughput measurement aims for.
@@ -73,31 +85,49 @@ fn main() -> Result<()> {
         }
     };
     eprintln!("measuring {name}");
+    let rows = QueueSize::for_current_pool().rows;
     let set = load("mnist", Split::Test)?;
-    let images = set.images.slice(s![..32, .., .., ..]).to_owned();
+    let images = set.images.slice(s![..rows.max(8), .., .., ..]).to_owned();
 
-    let forward_1 = throughput(timed, 1, |x| model.logits(x).map(drop))(images.view())?;
-    let forward_32 = throughput(timed, 32, |x| model.logits(x).map(drop))(images.view())?;
+    let forward = |x: ArrayView4<f32>| model.logits(x).map(drop);
     let vjp = |x: ArrayView4<f32>| {
         let seed = Array2::<f32>::ones((x.shape()[0], model.classes()));
         model.vjp(x, seed.view()).map(drop)
     };
+    let forward_1 = throughput(timed, 1, forward)(images.view())?;
+    let forward_ceiling = throughput(timed, rows, forward)(images.view())?;
     let vjp_1 = throughput(timed, 1, vjp)(images.view())?;
-    let vjp_32 = throughput(timed, 32, vjp)(images.view())?;
+    let vjp_ceiling = throughput(timed, rows, vjp)(images.view())?;
     eprintln!(
-        "forward {forward_1:.0}/{forward_32:.0} images/s, forward+vjp {vjp_1:.0}/{vjp_32:.0}"
+        "forward {forward_1:.0}/{forward_ceiling:.0} images/s, forward+vjp {vjp_1:.0}/{vjp_ceiling:.0} (batch 1/{rows})"
     );
 
-    println!("{name} on MNIST test images\n");
+    println!("{name} on MNIST test images; the queue batches up to {rows} rows\n");
     println!(
-        "| attack | budget | images | seconds | images/s | forward queries/image | gradient queries/image | vs forward (batch 1) | vs forward+VJP (batch 1) | vs forward (batch 32) | vs forward+VJP (batch 32) | forward queries/s | forward queries/s vs forward (batch 32) |"
+        "| attack | budget | images | runs | seconds | images/s | gradient queries/image | forward queries/image | gradient queries/s | vs forward+VJP ceiling | forward queries/s | vs forward ceiling | of ceiling |"
     );
     println!("| :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |");
     println!(
-        "| raw forward | - | - | - | {forward_1:.0} (batch 1), {forward_32:.0} (batch 32) | 1 | 0 | 1 | - | 1 | - | {forward_32:.0} | 1 |"
+        "| raw forward (batch 1) | - | - | - | - | {} | 0 | 1 | - | - | {} | {:.2} | - |",
+        readable(forward_1),
+        readable(forward_1),
+        share(forward_1, forward_ceiling),
     );
     println!(
-        "| raw forward+VJP | - | - | - | {vjp_1:.0} (batch 1), {vjp_32:.0} (batch 32) | 0 | 1 | - | 1 | - | 1 | - | - |"
+        "| raw forward+VJP (batch 1) | - | - | - | - | {} | 1 | 0 | {} | {:.2} | - | - | - |",
+        readable(vjp_1),
+        readable(vjp_1),
+        share(vjp_1, vjp_ceiling),
+    );
+    println!(
+        "| ceiling: forward (batch {rows}) | - | - | - | - | {} | 0 | 1 | - | - | {} | 1 | 1 |",
+        readable(forward_ceiling),
+        readable(forward_ceiling),
+    );
+    println!(
+        "| ceiling: forward+VJP (batch {rows}) | - | - | - | - | {} | 1 | 0 | {} | 1 | - | - | 1 |",
+        readable(vjp_ceiling),
+        readable(vjp_ceiling),
     );
     let models = [AuditModel {
         info: ModelInfo {
@@ -113,6 +143,7 @@ fn main() -> Result<()> {
         eps_l2: vec![2.0],
         domain: Domain::DATASET,
         keep_examples: false,
+        queue: None,
     };
     let chosen: Vec<String> = std::env::args()
         .skip(1)
@@ -133,33 +164,47 @@ fn main() -> Result<()> {
                 .collect()
         };
         let (attack, params) = info.build(&overrides)?;
+        let n = if timed {
+            images_for(name, attack.targets(), rows)
+        } else {
+            1
+        };
         let planned = [PlannedAttack { attack, params }];
-        let n = if timed { images_for(name) } else { 1 };
-        let batch = images.slice(s![..n, .., .., ..]);
+        let batch = images.slice(s![..n.min(images.shape()[0]), .., .., ..]);
+        let n = batch.shape()[0];
         eprintln!("{name} on {n} images");
         let report = audit::run(&models, batch, None, &planned, &settings, &())?;
         let summary = report.summaries.first().ok_or("one summary")?;
         let seconds = summary.wall_seconds;
-        let rate = n as f64 / seconds;
+        let gradient_rate = summary.queries.gradient as f64 / seconds;
+        let forward_rate = summary.queries.forward as f64 / seconds;
         let budget = summary.budget.map_or_else(
             || "minimal".to_string(),
             |b| format!("{} {b}", summary.norm),
         );
-        let forward_rate = summary.queries.forward as f64 / seconds;
         println!(
-            "| {name} | {budget} | {n} | {seconds:.1} | {} | {:.0} | {:.0} | {:.2e} | {:.2e} | {:.2e} | {:.2e} | {} | {:.2} |",
-            readable(rate),
-            summary.queries.forward as f64 / n as f64,
+            "| {name} | {budget} | {n} | {} | {seconds:.1} | {} | {:.0} | {:.0} | {} | {:.2} | {} | {:.2} | {:.2} |",
+            summary.runs,
+            readable(n as f64 / seconds),
             summary.queries.gradient as f64 / n as f64,
-            rate / forward_1,
-            rate / vjp_1,
-            rate / forward_32,
-            rate / vjp_32,
+            summary.queries.forward as f64 / n as f64,
+            readable(gradient_rate),
+            share(gradient_rate, vjp_ceiling),
             readable(forward_rate),
-            forward_rate / forward_32,
+            share(forward_rate, forward_ceiling),
+            share(gradient_rate, vjp_ceiling) + share(forward_rate, forward_ceiling),
         );
     }
     Ok(())
+}
+
+/// `rate` as a share of `ceiling`; 0 in a smoke run, where nothing is timed.
+fn share(rate: f64, ceiling: f64) -> f64 {
+    if ceiling > 0.0 {
+        rate / ceiling
+    } else {
+        0.0
+    }
 }
 
 /// A rate with about three significant digits, in plain notation down to 0.1.

@@ -274,6 +274,7 @@ fn audit_of(
         eps_l2: vec![eps_l2],
         domain: Domain::DATASET,
         keep_examples: false,
+        queue: None,
     };
     audit::run(&models, x.view(), None, &planned, &settings, &()).expect("audit")
 }

@@ -274,4 +274,4 @@ mod fab_tests;
 #[cfg(test)]
 mod gradient_free_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

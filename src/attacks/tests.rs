@@ -13,7 +13,7 @@ use crate::model::{Classifier, TractDifferentiable};
 use crate::onnx::{Attr, GraphBuilder};
 
 /// `Flatten`, `Gemm` to 24 units, `Relu`, `Gemm` to 10 logits on `[batch, 1, 8, 8]`.
-pub(super) fn dense_model(seed: u64) -> TractDifferentiable {
+pub(crate) fn dense_model(seed: u64) -> TractDifferentiable {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
     let mut b = GraphBuilder::new("dense");
@@ -33,7 +33,7 @@ pub(super) fn dense_model(seed: u64) -> TractDifferentiable {
 }
 
 /// `n` images with values uniform in `[lo, hi]`.
-pub(super) fn images(n: usize, lo: f32, hi: f32, seed: u64) -> Array4<f32> {
+pub(crate) fn images(n: usize, lo: f32, hi: f32, seed: u64) -> Array4<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     Array4::from_shape_fn((n, 1, 8, 8), |_| rng.gen_range(lo..=hi))
 }
@@ -83,6 +83,7 @@ pub(super) fn settings(eps_linf: &[f64], eps_l2: &[f64]) -> Settings {
         eps_l2: eps_l2.to_vec(),
         domain: Domain::DATASET,
         keep_examples: true,
+        queue: None,
     }
 }
 
@@ -314,6 +315,35 @@ fn results_do_not_depend_on_the_thread_count() {
         s.wall_seconds = 0.0;
     }
     assert_eq!(one, three);
+}
+
+#[test]
+fn results_do_not_depend_on_which_queries_share_a_batch() {
+    let model = dense_model(9);
+    let x = images(6, -0.5, 0.5, 10);
+    let every: Vec<&str> = NAMES.to_vec();
+    let run = |queue: Option<audit::QueueSize>| {
+        let settings = Settings {
+            queue,
+            ..settings(&[0.1], &[1.0])
+        };
+        let mut report = audit_of(&model, &x, &planned(&every), &settings).expect("audit");
+        for r in &mut report.samples {
+            r.seconds = 0.0;
+        }
+        for s in &mut report.summaries {
+            s.wall_seconds = 0.0;
+        }
+        report
+    };
+    let alone = run(Some(audit::QueueSize::ONE_AT_A_TIME));
+    let small = run(Some(audit::QueueSize {
+        workers: 5,
+        rows: 3,
+    }));
+    let pooled = run(None);
+    assert_eq!(alone, small, "five runs in flight, batches of three rows");
+    assert_eq!(alone, pooled, "the queue sized for the pool");
 }
 
 /// An attack that ignores its budget.

@@ -7,9 +7,11 @@
 //!
 //! Each model then gets a gradient-masking diagnosis ([`conclude`]).
 //!
-//! Runs go in parallel over (sample, target) with rayon; each takes its random stream from
-//! [`RunKey`], and the model splits batches into chunks of a fixed size, so records do not
-//! depend on the thread count. Only the `seconds` of records vary between identical runs.
+//! The (sample, target) runs of an attack are in flight together in a query queue
+//! ([`run_queued`]) that merges their model queries into large batches; each run takes its
+//! random stream from [`RunKey`], and the model computes every row of a batch on its own,
+//! so records depend neither on the thread count nor on which runs share a batch. Only the
+//! `seconds` of records vary between identical runs.
 //!
 //! Every forward pass whose result is reported runs in a batch drawn from one block of
 //! [`CHUNK`] consecutive samples, counted from sample 0: the clean pass and the
@@ -19,12 +21,14 @@
 
 mod diagnosis;
 mod invariants;
+mod query_queue;
 mod records;
 mod seeds;
 mod shard;
 
 pub use diagnosis::{conclude, verdict, Check, Finding, Outcome, Verdict};
 pub use invariants::check;
+pub use query_queue::{run_queued, QueueSize};
 pub use records::{
     AuditReport, Examples, ModelInfo, SampleRecord, SensitivityRecord, SummaryRecord,
 };
@@ -72,6 +76,10 @@ pub struct Settings {
     pub domain: Domain,
     /// Whether to keep every candidate image for the report.
     pub keep_examples: bool,
+    /// How many attack runs are in flight and how large their merged batches grow;
+    /// `None` sizes the queue for the rayon pool the audit runs in. Records do not depend
+    /// on it.
+    pub queue: Option<QueueSize>,
 }
 
 /// Progress of an audit, in attack runs.
@@ -312,9 +320,10 @@ fn attack_all(
             }
         })
         .collect();
-    let outcomes: Vec<(Array3<f32>, Queries, f64)> = runs
-        .par_iter()
-        .map(|run| {
+    let size = settings.queue.unwrap_or_else(QueueSize::for_current_pool);
+    let outcomes: Vec<(Array3<f32>, Queries, f64)> =
+        run_queued(m.model, runs.len(), size, |i, model| {
+            let run = &runs[i];
             let image = clean.image(run.sample);
             let Some(goal) = run.goal else {
                 progress.advance();
@@ -335,7 +344,7 @@ fn attack_all(
                 domain: settings.domain,
             };
             let start = Instant::now();
-            let mut oracle = Oracle::new(m.model);
+            let mut oracle = Oracle::new(model);
             let streams = |name| {
                 RunKey {
                     attack: name,
@@ -347,8 +356,7 @@ fn attack_all(
             let seconds = start.elapsed().as_secs_f64();
             progress.advance();
             Ok((candidate, oracle.queries(), seconds))
-        })
-        .collect::<Result<_>>()?;
+        })?;
     let candidates: Vec<ArrayView3<f32>> = outcomes.iter().map(|(c, ..)| c.view()).collect();
     let verified = verify(m.model, &runs, &candidates, attack)?;
     let norm = norm_of(attack.budget_kind());
@@ -436,5 +444,7 @@ fn stack(images: &[ArrayView3<f32>], chw: [usize; 3], attack: &dyn Attack) -> Re
     })
 }
 
+#[cfg(test)]
+mod query_queue_tests;
 #[cfg(test)]
 mod tests;

@@ -88,6 +88,7 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         eps_l2: args.eps_l2.clone(),
         domain: Domain::DATASET,
         keep_examples: args.save_examples,
+        queue: None,
     };
     let infos: Vec<ModelInfo> = models.iter().map(|m| m.info.clone()).collect();
     let record = ShardRecord {

@@ -70,6 +70,7 @@ fn settings() -> Settings {
         eps_l2: vec![1.0],
         domain: Domain::DATASET,
         keep_examples: true,
+        queue: None,
     }
 }
 

@@ -123,6 +123,7 @@ fn audit(
         eps_l2: vec![],
         domain: Domain::DATASET,
         keep_examples: false,
+        queue: None,
     };
     audit::run(
         &models,

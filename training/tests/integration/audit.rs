@@ -89,6 +89,7 @@ fn audit_trained(
         eps_l2: eps_l2.to_vec(),
         domain: Domain::DATASET,
         keep_examples: true,
+        queue: None,
     };
     let report = audit::run(
         &models,

@@ -192,6 +192,7 @@ fn audit_with(
         eps_l2: eps_l2.to_vec(),
         domain: Domain::DATASET,
         keep_examples: false,
+        queue: None,
     };
     audit::run(
         &models,
