@@ -13,7 +13,8 @@
 //! sensitivity are not counted), with the network's own predictions as labels so that
 //! every image is attacked (random weights get most labels wrong); the budget is
 //! `--eps 0.3` for L-infinity and `--eps-l2 2` for L2 attacks. Untargeted attacks run on
-//! enough images to fill the queue, targeted ones on an eighth as many (nine runs each).
+//! four times as many images as the queue's batches have rows (so that the smaller batches
+//! of the last runs weigh little), targeted ones on fewer (see [`images_for`]).
 //! `ROBUSTAUDIT_BENCH_IMAGES=n` sets the image count of every attack.
 //!
 //! The ceiling is the model's own throughput at the queue's batch size (the rows a batch
@@ -44,9 +45,12 @@ use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
 const ARCH: &str = "mnist-paper";
 /// Seeds its weights.
 const WEIGHT_SEED: u64 = 1;
-/// Images per attack: enough runs to fill the queue's batches (`rows` of them), an eighth
-/// as many images for an attack with a run per target class; the decision-based attacks,
-/// which make thousands of forward queries per image in batches of their own, fewer.
+/// Images per attack: four runs per row of the queue's batches for an untargeted attack, so
+/// that the last runs' smaller batches weigh little, as in a real audit of hundreds of
+/// images; half as many runs for an attack with a run per target class (nine runs per
+/// image), and an eighth for the Carlini-Wagner searches, which cost a minute per image;
+/// the decision-based attacks, which make thousands of forward queries per image in
+/// batches of their own, fewer.
 fn images_for(name: &str, targets: Targets, rows: usize) -> usize {
     if let Some(n) = std::env::var("ROBUSTAUDIT_BENCH_IMAGES")
         .ok()
@@ -56,10 +60,12 @@ fn images_for(name: &str, targets: Targets, rows: usize) -> usize {
     }
     match name {
         "zoo" | "hopskipjump" => 4,
-        _ if targets == Targets::All => rows.div_ceil(8),
-        _ => rows,
+        "cw-l2" | "cw-linf" => rows.div_ceil(8),
+        _ if targets == Targets::All => rows.div_ceil(2),
+        _ => 4 * rows,
     }
 }
+
 /// Wall time each throughput measurement aims for.
 const THROUGHPUT_TIME: Duration = Duration::from_secs(3);
 
@@ -87,7 +93,7 @@ fn main() -> Result<()> {
     eprintln!("measuring {name}");
     let rows = QueueSize::for_current_pool().rows;
     let set = load("mnist", Split::Test)?;
-    let images = set.images.slice(s![..rows.max(8), .., .., ..]).to_owned();
+    let images = set.images.slice(s![..4 * rows, .., .., ..]).to_owned();
 
     let forward = |x: ArrayView4<f32>| model.logits(x).map(drop);
     let vjp = |x: ArrayView4<f32>| {

@@ -154,14 +154,14 @@ pub const DIAGNOSIS_COLUMNS: &[Column<Finding>] = &[
 /// budget) (`total`). The only file whose values change between identical audits.
 pub const TIMING_COLUMNS: &[Column<TimingRow>] = &[
     Column { name: "schema_version", unit: "-", meaning: VERSION_MEANING, value: version },
-    Column { name: "scope", unit: "-", meaning: "run: one row of samples.csv; total: one row of summary.csv (wall time, runs in parallel)", value: |r| r.scope.to_string() },
+    Column { name: "scope", unit: "-", meaning: "run: one row of samples.csv; total: one row of summary.csv (wall time, runs in flight together)", value: |r| r.scope.to_string() },
     Column { name: "model", unit: "-", meaning: "model file as given on the command line", value: |r| r.model.clone() },
     Column { name: "attack", unit: "-", meaning: "attack name", value: |r| r.attack.to_string() },
     Column { name: "norm", unit: "-", meaning: "norm of the budget", value: |r| r.norm.to_string() },
     Column { name: "budget", unit: "norm units", meaning: "the budget; empty for minimal-perturbation attacks", value: |r| optional(r.budget.map(number)) },
     Column { name: "sample", unit: "index", meaning: "the image, for a run", value: |r| optional(r.sample) },
     Column { name: "target", unit: "class", meaning: "the target, for a targeted run", value: |r| optional(r.target) },
-    Column { name: "seconds", unit: "s", meaning: "wall-clock time of the attack (runs: one thread; totals: including verification)", value: |r| number(r.seconds) },
+    Column { name: "seconds", unit: "s", meaning: "wall-clock time of the attack (runs: from start to end, including the time its queries waited for a batch shared with other runs; totals: including verification)", value: |r| number(r.seconds) },
 ];
 
 /// The columns of `sensitivity.csv`: one row per (model, sample).
