@@ -186,7 +186,7 @@ pub struct AuditArgs {
     /// Radii of the L-infinity attacks (fgsm, bim, pgd, apgd-ce, apgd-dlr, apgd-t,
     /// autoattack, zoo, spsa, nes, square),
     /// comma-separated, in the input scale (images span [-0.5, 0.5], so 0.3 is 30% of the
-    /// range).
+    /// range); `--attack-param ATTACK.eps=...` gives one attack radii of its own.
     #[arg(long, value_delimiter = ',', default_value = "0.3", value_parser = positive_f64)]
     pub eps: Vec<f64>,
     /// Radii of the L2 attacks (pgd-l2, apgd-ce-l2, apgd-dlr-l2, apgd-t-l2, autoattack-l2,
@@ -194,7 +194,8 @@ pub struct AuditArgs {
     #[arg(long = "eps-l2", value_delimiter = ',', default_value = "2", value_parser = positive_f64)]
     pub eps_l2: Vec<f64>,
     /// Overrides one attack parameter, as ATTACK.PARAM=VALUE (e.g. pgd.steps=100,
-    /// cw-l2.targets=none); repeat for several.
+    /// cw-l2.targets=none); repeat for several. ATTACK.eps=R1,R2 runs a radius attack at
+    /// radii of its own in place of --eps or --eps-l2 (e.g. autoattack.eps=0.3).
     #[arg(long = "attack-param", value_name = "ATTACK.PARAM=VALUE")]
     pub attack_params: Vec<String>,
     /// Seed of every random choice; the same seed gives the same samples.csv and

@@ -39,7 +39,7 @@ mod tanh_box;
 mod zoo;
 
 pub use oracle::{Oracle, Queries};
-pub use params::{AttackParam, ParamKind, ParamSpec, Params};
+pub use params::{AttackParam, ParamKind, ParamSpec, Params, RADII, RADII_KIND};
 pub use projection::{clip_to_range, project_l2, project_linf};
 pub use registry::{by_listed_name, by_name, by_reported_name, registry, AttackInfo, NAMES};
 

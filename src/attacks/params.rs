@@ -1,10 +1,20 @@
 //! Attack parameters: each attack declares its own (name, kind, literature default, meaning),
-//! and the command line overrides any of them as `ATTACK.PARAM=VALUE`.
+//! and the command line overrides any of them as `ATTACK.PARAM=VALUE`. Besides its own, every
+//! attack with a radius budget takes [`RADII`] (`autoattack.eps=0.3`): radii of its own, which
+//! replace the audit's `--eps` or `--eps-l2` for that attack alone, so that one audit can run
+//! an ensemble at its standard budget beside a grid of budgets for the other attacks.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::{Error, Result};
+
+/// The parameter every radius attack takes: its own comma-separated radii, in the input
+/// scale, in place of `--eps` (L-infinity) or `--eps-l2` (L2). Unset by default.
+pub const RADII: &str = "eps";
+
+/// What [`RADII`] takes, as `robustaudit attacks` and errors say it.
+pub const RADII_KIND: &str = "numbers > 0, comma-separated";
 
 /// What values a parameter takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,11 +128,14 @@ impl ParamSpec {
 pub struct Params {
     attack: &'static str,
     values: BTreeMap<&'static str, AttackParam>,
+    radii: Option<Vec<f64>>,
 }
 
 impl Params {
     /// The defaults of `specs` for `attack`, with `overrides` (`(param, value)` pairs)
     /// applied in order. Unknown names and bad values are usage errors (exit code 2).
+    /// [`RADII`] is accepted here whatever the attack: whether the attack has a radius is
+    /// known once it is built, and its registry entry refuses it there.
     pub fn resolve(
         attack: &'static str,
         specs: &'static [ParamSpec],
@@ -135,7 +148,19 @@ impl Params {
             })?;
             values.insert(spec.name, value);
         }
+        let mut radii = None;
         for (name, text) in overrides {
+            if name == RADII {
+                radii = Some(parse_radii(text).ok_or_else(|| Error::Usage {
+                    message: format!(
+                        "--attack-param {attack}.{RADII}: `{text}` is not a valid value ({RADII_KIND})"
+                    ),
+                    hint: Some(format!(
+                        "for example --attack-param {attack}.{RADII}=0.1,0.3"
+                    )),
+                })?);
+                continue;
+            }
             let Some(spec) = specs.iter().find(|s| s.name == name) else {
                 let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
                 return Err(Error::Usage {
@@ -153,16 +178,36 @@ impl Params {
             })?;
             values.insert(spec.name, value);
         }
-        Ok(Params { attack, values })
+        Ok(Params {
+            attack,
+            values,
+            radii,
+        })
     }
 
-    /// Every parameter with its value, sorted by name: `steps=40 restarts=1`.
+    /// Every parameter with its value, sorted by name: `restarts=1 steps=40`, with
+    /// [`RADII`] among them when set (`eps=0.1,0.3`, each radius in shortest round-trip form).
     pub fn describe(&self) -> String {
-        self.values
+        let mut all: Vec<(&str, String)> = self
+            .values
             .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect();
+        if let Some(radii) = &self.radii {
+            let text: Vec<String> = radii.iter().map(|r| format!("{r}")).collect();
+            all.push((RADII, text.join(",")));
+        }
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all.iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// The attack's own radii ([`RADII`]) when they were set: the audit runs it at these in
+    /// place of `--eps` or `--eps-l2`.
+    pub fn radii(&self) -> Option<&[f64]> {
+        self.radii.as_deref()
     }
 
     fn get(&self, name: &str) -> Result<AttackParam> {
@@ -211,4 +256,11 @@ impl Params {
             _ => Err(self.mismatch(name, "a choice")),
         }
     }
+}
+
+/// Comma-separated finite radii above 0, at least one, as `--eps` takes them.
+fn parse_radii(text: &str) -> Option<Vec<f64>> {
+    text.split(',')
+        .map(|r| r.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0))
+        .collect()
 }

@@ -11,12 +11,12 @@ use super::fgsm::{self, Fgsm};
 use super::hop_skip_jump::{self, HopSkipJump};
 use super::jsma::{self, Jsma};
 use super::nes::{self, Nes};
-use super::params::{ParamSpec, Params};
+use super::params::{ParamSpec, Params, RADII};
 use super::pgd::{Pgd, BIM_PARAMS, PGD_PARAMS};
 use super::spsa::{self, Spsa};
 use super::square::{Square, L2_PARAMS as SQUARE_L2_PARAMS, LINF_PARAMS as SQUARE_PARAMS};
 use super::zoo::{self, Zoo};
-use super::{Attack, Norm};
+use super::{Attack, BudgetKind, Norm};
 use crate::error::{Error, Result};
 
 /// One registered attack.
@@ -33,10 +33,23 @@ pub struct AttackInfo {
 
 impl AttackInfo {
     /// The attack with the defaults of its parameters, overridden by `overrides`
-    /// (`(param, value)` pairs; unknown names and bad values are usage errors).
+    /// (`(param, value)` pairs; unknown names and bad values are usage errors, and so are
+    /// radii of its own, [`RADII`], for an attack without a radius budget).
     pub fn build(&self, overrides: &[(String, String)]) -> Result<(Box<dyn Attack>, Params)> {
         let params = Params::resolve(self.name, self.params, overrides)?;
-        Ok(((self.build)(&params)?, params))
+        let attack = (self.build)(&params)?;
+        if params.radii().is_some() && !matches!(attack.budget_kind(), BudgetKind::Radius(_)) {
+            return Err(Error::Usage {
+                message: format!(
+                    "--attack-param {}.{RADII}: {} has no radius budget",
+                    self.name, self.name
+                ),
+                hint: Some(format!(
+                    "{RADII} sets the radii of an attack that runs at --eps or --eps-l2"
+                )),
+            });
+        }
+        Ok((attack, params))
     }
 }
 

@@ -458,3 +458,74 @@ fn aa_standard_is_another_name_for_the_autoattack_ensemble() {
     let err = by_listed_name("aa-plus").expect_err("not a name");
     assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
 }
+
+#[test]
+fn a_radius_attack_with_radii_of_its_own_runs_at_them_and_the_others_at_the_audit_radii() {
+    let model = dense_model(3);
+    let x = images(3, -0.5, 0.5, 11);
+    let mut attacks = planned(&["fgsm", "deepfool"]);
+    let mut own = quick("autoattack");
+    own.push((RADII.into(), "0.3,0.05".into()));
+    let (attack, params) = by_name("autoattack")
+        .expect("registered")
+        .build(&own)
+        .expect("radii of its own");
+    assert_eq!(params.radii(), Some(&[0.3, 0.05][..]));
+    let described = params.describe();
+    assert_eq!(described, "eps=0.3,0.05 queries=200 steps=10 targets=3");
+    let again: Vec<(String, String)> = described
+        .split(' ')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (_, rebuilt) = by_name("autoattack")
+        .expect("registered")
+        .build(&again)
+        .expect("its description parses");
+    assert_eq!(rebuilt, params);
+    attacks.push(PlannedAttack { attack, params });
+
+    let report = audit_of(&model, &x, &attacks, &settings(&[0.1, 0.2], &[1.0])).expect("audit");
+    let budgets = |name: &str| -> Vec<Option<f64>> {
+        report
+            .summaries
+            .iter()
+            .filter(|s| s.attack == name)
+            .map(|s| s.budget)
+            .collect()
+    };
+    assert_eq!(budgets("fgsm"), [Some(0.1), Some(0.2)]);
+    assert_eq!(budgets("autoattack"), [Some(0.3), Some(0.05)]);
+    assert_eq!(budgets("deepfool"), [None]);
+    for r in report.samples.iter().filter(|r| r.attack == "autoattack") {
+        assert!([Some(0.3), Some(0.05)].contains(&r.budget), "{r:?}");
+    }
+}
+
+#[test]
+fn radii_of_its_own_are_refused_when_malformed_or_when_the_attack_has_no_radius() {
+    for (name, value) in [
+        ("pgd", "0"),
+        ("pgd", ""),
+        ("pgd", "0.1,,0.2"),
+        ("pgd", "0.1,x"),
+        ("pgd", "inf"),
+        ("pgd-l2", "-1"),
+        ("deepfool", "0.1"),
+        ("cw-l2", "1"),
+        ("jsma", "0.1"),
+    ] {
+        let err = by_name(name)
+            .expect("registered")
+            .build(&[(RADII.into(), value.into())])
+            .err()
+            .unwrap_or_else(|| panic!("{name}.eps={value} accepted"));
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
+        assert!(err.to_string().contains(&format!("{name}.eps")), "{err}");
+    }
+    let (_, params) = by_name("pgd-l2")
+        .expect("registered")
+        .build(&[(RADII.into(), "0.5,2".into())])
+        .expect("an l2 attack takes radii of its own");
+    assert_eq!(params.radii(), Some(&[0.5, 2.0][..]));
+}

@@ -27,6 +27,11 @@
 //!   `max(2, ceil(10%))` of the correctly classified images (counted per image, so a few
 //!   unsaturated images cannot hide the others behind a mean).
 //!
+//! The AutoAttack ensembles (`autoattack`, `autoattack-l2`) take no side in the first three
+//! comparisons: they mix the signals being compared (APGD-CE on probabilities, APGD-T and
+//! FAB-T on logits, Square on scores alone), so counting one as a logit or gradient attack
+//! would credit the gradient side with Square's finds and the logit side with APGD-CE's.
+//!
 //! The verdict per model: `masked` when a check is flagged; `clear` when none is and, in
 //! every norm of a radius budget (L2, L-inf; no gradient-free attack has an L0 budget), a
 //! gradient-free attack evaded something at some budget and did no better than the
@@ -230,22 +235,24 @@ fn diagnose(summaries: &[&SummaryRecord], records: &[&SampleRecord]) -> Vec<Find
             Check::GradientFreeBeatsGradient,
             "gradient-free",
             "gradient",
-            (|_: &str, s: Signal| !s.uses_gradients()) as Group,
-            (|_: &str, s: Signal| s.uses_gradients()) as Group,
+            (|name: &str, s: Signal| !ENSEMBLES.contains(&name) && !s.uses_gradients()) as Group,
+            (|name: &str, s: Signal| !ENSEMBLES.contains(&name) && s.uses_gradients()) as Group,
         ),
         (
             Check::LogitsBeatProbabilities,
             "logit",
             "probability",
-            |_, s| output_of(s) == Some(Output::Logits),
-            |_, s| output_of(s) == Some(Output::Probabilities),
+            |name, s| !ENSEMBLES.contains(&name) && output_of(s) == Some(Output::Logits),
+            |name, s| !ENSEMBLES.contains(&name) && output_of(s) == Some(Output::Probabilities),
         ),
         (
             Check::SingleStepBeatsIterative,
             "single-step",
             "iterative gradient",
             |name, _| SINGLE_STEP.contains(&name),
-            |name, s| s.uses_gradients() && !SINGLE_STEP.contains(&name),
+            |name, s| {
+                !ENSEMBLES.contains(&name) && s.uses_gradients() && !SINGLE_STEP.contains(&name)
+            },
         ),
     ];
     let pairs = evidence.loss_pairs();
@@ -344,6 +351,9 @@ type Group = fn(&str, Signal) -> bool;
 
 /// The attacks that take a single gradient step.
 const SINGLE_STEP: [&str; 1] = ["fgsm"];
+
+/// The ensembles whose members read different signals: no side of a comparison.
+const ENSEMBLES: [&str; 2] = ["autoattack", "autoattack-l2"];
 
 /// The output an attack reads, for attacks that read scores or gradients.
 fn output_of(signal: Signal) -> Option<Output> {

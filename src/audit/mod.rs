@@ -95,11 +95,21 @@ pub trait Progress: Sync {
 /// No progress reporting.
 impl Progress for () {}
 
-/// The budgets `attack` runs at for images of `size` values.
-pub fn budgets(attack: &dyn Attack, settings: &Settings, size: usize) -> Result<Vec<Option<f64>>> {
+/// The budgets `planned` runs at for images of `size` values: a radius attack's own radii
+/// (its `eps` parameter) when set, else the settings' radii of its norm.
+pub fn budgets(
+    planned: &PlannedAttack,
+    settings: &Settings,
+    size: usize,
+) -> Result<Vec<Option<f64>>> {
+    let attack = planned.attack.as_ref();
+    let radii = |all: &[f64]| {
+        let own = planned.params.radii().unwrap_or(all);
+        Ok(own.iter().map(|&e| Some(e)).collect())
+    };
     match attack.budget_kind() {
-        BudgetKind::Radius(Norm::Linf) => Ok(settings.eps_linf.iter().map(|&e| Some(e)).collect()),
-        BudgetKind::Radius(Norm::L2) => Ok(settings.eps_l2.iter().map(|&e| Some(e)).collect()),
+        BudgetKind::Radius(Norm::Linf) => radii(&settings.eps_linf),
+        BudgetKind::Radius(Norm::L2) => radii(&settings.eps_l2),
         BudgetKind::Radius(Norm::L0) => Err(Error::Internal {
             message: format!("attack {} asks for an l0 radius", attack.name()),
         }),
@@ -182,7 +192,7 @@ pub fn run_samples(
                     goals.len().max(1)
                 })
                 .sum();
-            total_runs += (runs * budgets(planned.attack.as_ref(), settings, size)?.len()) as u64;
+            total_runs += (runs * budgets(planned, settings, size)?.len()) as u64;
         }
         clean.push((labels, predictions));
     }
@@ -212,7 +222,7 @@ pub fn run_samples(
         };
         for planned in attacks {
             let attack = planned.attack.as_ref();
-            for budget in budgets(attack, settings, size)? {
+            for budget in budgets(planned, settings, size)? {
                 progress.stage(&describe_stage(&m.info.name, attack, budget));
                 let start = Instant::now();
                 let (records, candidates) =

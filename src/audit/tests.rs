@@ -481,3 +481,38 @@ fn per_pair_statistics_count_every_successful_target_on_its_own() {
     assert_eq!(summary.mean_pairs.map(|d| d.l2), Some(3.0));
     assert_eq!(summary.median_pairs.map(|d| d.l2), Some(2.0));
 }
+
+#[test]
+fn the_autoattack_ensemble_takes_no_side_in_the_signal_comparisons() {
+    // The ensemble holds Square: counted as a gradient attack it would hide what Square
+    // alone finds beyond PGD, and counted as a logit attack it would flag an undistilled
+    // network whose PGD is merely weaker than the ensemble's APGD-T and FAB-T.
+    let fixture = || {
+        Fixture::new(20)
+            .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(2, 0.1))
+            .attack("square", SCORES, Norm::Linf, Some(0.1), &first(15, 0.1))
+            .attack("autoattack", LOGITS, Norm::Linf, Some(0.1), &first(16, 0.1))
+    };
+    let (findings, verdict) = fixture().diagnose(Check::GradientFreeBeatsGradient);
+    assert_eq!(outcomes(&findings), [Outcome::Flagged]);
+    assert!(
+        !findings[0].detail.contains("autoattack"),
+        "{}",
+        findings[0].detail
+    );
+    assert_eq!(verdict, Verdict::Masked);
+    let (findings, _) = Fixture::new(20)
+        .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(2, 0.1))
+        .attack("autoattack", LOGITS, Norm::Linf, Some(0.1), &first(16, 0.1))
+        .diagnose(Check::LogitsBeatProbabilities);
+    assert!(
+        findings.iter().all(|f| f.outcome != Outcome::Flagged),
+        "{findings:?}"
+    );
+    let (findings, _) = Fixture::new(20)
+        .attack("fgsm", PGD, Norm::Linf, Some(0.1), &first(10, 0.1))
+        .attack("pgd", PGD, Norm::Linf, Some(0.1), &first(2, 0.1))
+        .attack("autoattack", LOGITS, Norm::Linf, Some(0.1), &first(16, 0.1))
+        .diagnose(Check::SingleStepBeatsIterative);
+    assert_eq!(outcomes(&findings), [Outcome::Flagged]);
+}

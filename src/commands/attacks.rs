@@ -1,6 +1,7 @@
-//! `robustaudit attacks`: every attack with its parameters, defaults and meanings.
+//! `robustaudit attacks`: every attack with its parameters, defaults and meanings, and for a
+//! radius attack the radii of its own it takes in place of `--eps` or `--eps-l2`.
 
-use robustaudit::attacks::registry;
+use robustaudit::attacks::{registry, BudgetKind, Norm, RADII, RADII_KIND};
 use robustaudit::error::Result;
 
 use robustaudit::outln;
@@ -20,6 +21,19 @@ pub fn run() -> Result<()> {
                 p.default,
                 p.kind,
                 p.doc
+            )?;
+        }
+        let (attack, _) = info.build(&[])?;
+        if let BudgetKind::Radius(norm) = attack.budget_kind() {
+            let flag = if norm == Norm::L2 {
+                "--eps-l2"
+            } else {
+                "--eps"
+            };
+            outln!(
+                out,
+                "  {}.{RADII}={flag}  ({RADII_KIND})  radii of its own, in place of {flag}",
+                info.name
             )?;
         }
     }

@@ -491,6 +491,59 @@ mod tests {
     }
 
     #[test]
+    fn the_headline_gives_robust_accuracy_under_autoattack_per_network_at_each_radius() {
+        let mut ensemble = row("base", "sha-base", "undistilled", "", "");
+        ensemble.attack = "autoattack".into();
+        ensemble.params = "eps=0.3 queries=5000 steps=100 targets=9".into();
+        ensemble.norm = "linf".into();
+        ensemble.budget = Some(0.3);
+        ensemble.adversarial_accuracy = 0.125;
+        let rows = vec![
+            row("base", "sha-base", "undistilled", "", ""),
+            ensemble,
+            row("other", "sha-other", "undistilled", "", ""),
+        ];
+        let models = audited_models(&folder(rows.clone(), None));
+        let shown = lineup(&models, None);
+        let table = crate::report::headline::headline_table(&models, &shown);
+        let column = table
+            .header
+            .iter()
+            .position(|h| h == "AutoAttack ε = 0.3: robust accuracy")
+            .unwrap_or_else(|| panic!("no autoattack column in {:?}", table.header));
+        assert_eq!(
+            table.header.last().map(String::as_str),
+            Some("gradient masking")
+        );
+        let shown: Vec<(&str, &str)> = table
+            .rows
+            .iter()
+            .map(|(_, cells)| (cells[2].text.as_str(), cells[column].text.as_str()))
+            .collect();
+        assert!(
+            shown.contains(&("base", &crate::report::format::percent(0.125))),
+            "{shown:?}"
+        );
+        assert!(shown.contains(&("other", "–")), "{shown:?}");
+        for (_, cells) in &table.rows {
+            assert_eq!(cells.len(), table.header.len());
+        }
+
+        let without: Vec<SummaryRow> = rows
+            .into_iter()
+            .filter(|r| r.attack != "autoattack")
+            .collect();
+        let models = audited_models(&folder(without, None));
+        let shown = lineup(&models, None);
+        let table = crate::report::headline::headline_table(&models, &shown);
+        assert!(
+            !table.header.iter().any(|h| h.contains("AutoAttack")),
+            "{:?}",
+            table.header
+        );
+    }
+
+    #[test]
     fn chains_are_shown_by_their_last_network_and_named_by_length() {
         // Chains a (2 networks), b and z (3 each), d (5), at T = 10; the baseline at T = 1.
         let manifest = vec![

@@ -8,6 +8,7 @@ use ndarray::Array4;
 use ndarray_npy::ReadNpyExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use robustaudit::attacks::{BudgetKind, Norm, RADII};
 use robustaudit::onnx::{Attr, GraphBuilder};
 use robustaudit::report::{SAMPLE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS};
 
@@ -238,6 +239,19 @@ fn bad_audit_flags_exit_2_with_a_clear_message() {
             "`mse` is not a valid value",
         ),
         (&["--attack-param", "pgd.steps=3"], "not among --attacks"),
+        (
+            &["--attack-param", "fgsm.eps=0.1,0"],
+            "fgsm.eps: `0.1,0` is not a valid value",
+        ),
+        (
+            &[
+                "--attacks",
+                "deepfool",
+                "--attack-param",
+                "deepfool.eps=0.1",
+            ],
+            "deepfool.eps: deepfool has no radius budget",
+        ),
         (&["--attack-param", "steps=3"], "is not ATTACK.PARAM=VALUE"),
         (&["--attacks", "fgsm,fgsm"], "listed twice"),
         (
@@ -326,6 +340,23 @@ fn schema_prints_the_documented_columns_and_attacks_lists_every_parameter() {
         for p in info.params {
             let line = format!("{}.{}={}", info.name, p.name, p.default);
             assert!(run.stdout.contains(&line), "no {line} in\n{}", run.stdout);
+        }
+        let (attack, _) = info.build(&[]).expect("defaults");
+        let own = match attack.budget_kind() {
+            BudgetKind::Radius(Norm::L2) => Some("--eps-l2"),
+            BudgetKind::Radius(_) => Some("--eps"),
+            _ => None,
+        };
+        let listed = run.stdout.lines().find(|l| {
+            l.trim_start()
+                .starts_with(&format!("{}.{RADII}=", info.name))
+        });
+        match (own, listed) {
+            (Some(flag), Some(line)) => {
+                assert!(line.contains(&format!("={flag} ")), "{}: {line}", info.name)
+            }
+            (None, None) => {}
+            _ => panic!("{}: radii of its own listed as {listed:?}", info.name),
         }
     }
 }

@@ -164,3 +164,70 @@ fn two_shards_merge_into_the_unsharded_reports() {
     }
     assert!(!refused.exists(), "a refused command wrote reports");
 }
+
+#[test]
+fn an_attack_with_radii_of_its_own_runs_at_them_and_its_shards_merge_into_the_unsharded_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, data) = setup(dir.path(), 20);
+    let own = ["--attack-param", "pgd.eps=0.2,0.05"];
+    let whole = dir.path().join("whole");
+    let done = audit(&model, &data, &whole, &own);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let mut parts = Vec::new();
+    for k in 0..2 {
+        let out = dir.path().join(format!("shard-{k}"));
+        let spec = format!("{k}/2");
+        let mut extra = own.to_vec();
+        extra.extend_from_slice(&["--shard", &spec]);
+        let done = audit(&model, &data, &out, &extra);
+        assert_eq!(done.code, 0, "{}", done.stderr);
+        parts.push(out);
+    }
+    let merged = dir.path().join("merged");
+    let done = run(&[
+        "merge",
+        text(&parts[0]),
+        text(&parts[1]),
+        "--out",
+        text(&merged),
+    ]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    for file in ["samples.csv", "summary.csv", "shard.csv"] {
+        assert!(
+            read(whole.join(file)) == read(merged.join(file)),
+            "{file} differs from the unsharded audit's"
+        );
+    }
+    let summary = String::from_utf8(read(merged.join("summary.csv"))).expect("utf-8");
+    let mut reader = csv::Reader::from_reader(summary.as_bytes());
+    let headers = reader.headers().expect("header").clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    let (attack, budget, params) = (column("attack"), column("budget"), column("params"));
+    let rows: Vec<(String, String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.expect("row");
+            (r[attack].into(), r[budget].into(), r[params].into())
+        })
+        .collect();
+    let at = |name: &str| -> Vec<&str> {
+        rows.iter()
+            .filter(|r| r.0 == name)
+            .map(|r| r.1.as_str())
+            .collect()
+    };
+    assert_eq!(at("fgsm"), ["0.1"], "fgsm keeps --eps");
+    assert_eq!(at("pgd"), ["0.2", "0.05"], "pgd runs at its own radii");
+    assert!(
+        rows.iter()
+            .filter(|r| r.0 == "pgd")
+            .all(|r| r.2.contains("eps=0.2,0.05")),
+        "{rows:?}"
+    );
+}

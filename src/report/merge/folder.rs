@@ -202,12 +202,15 @@ impl Folder {
         let mut expected: Vec<(usize, &str, &str, Budget)> = Vec::new();
         for model in 0..models.len() {
             for (name, params) in &attacks {
-                let (attack, _) = rebuild(name, params).map_err(|_| unreadable("attacks"))?;
+                let (attack, resolved) =
+                    rebuild(name, params).map_err(|_| unreadable("attacks"))?;
+                let radii = |all: &[f64]| -> Vec<Budget> {
+                    let own = resolved.radii().unwrap_or(all);
+                    own.iter().map(|&e| Budget::Radius(e)).collect()
+                };
                 let budgets: Vec<Budget> = match attack.budget_kind() {
-                    BudgetKind::Radius(Norm::L2) => {
-                        eps_l2.iter().map(|&e| Budget::Radius(e)).collect()
-                    }
-                    BudgetKind::Radius(_) => eps.iter().map(|&e| Budget::Radius(e)).collect(),
+                    BudgetKind::Radius(Norm::L2) => radii(&eps_l2),
+                    BudgetKind::Radius(_) => radii(&eps),
                     BudgetKind::Features(_) => vec![Budget::Features],
                     BudgetKind::Minimal(_) => vec![Budget::Minimal],
                 };
