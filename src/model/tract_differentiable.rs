@@ -43,6 +43,11 @@ impl TractDifferentiable {
         &self.forward
     }
 
+    /// The compiled VJP plan.
+    pub fn vjp_plan(&self) -> &VjpPlan {
+        &self.vjp
+    }
+
     /// The generated VJP graph.
     pub fn vjp_model(&self) -> &OnnxModel {
         &self.vjp_model

@@ -7,6 +7,7 @@ use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Ix4};
 use tract_onnx::prelude::*;
 
 use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
+use super::profile::{profile_plan, OpTime};
 use super::signature::{ImageInput, Layout};
 use super::tract_plan::{image_fact, one_line, to_model_layout};
 use super::{OnnxError, OnnxModel};
@@ -49,13 +50,24 @@ impl VjpPlan {
         &self.path
     }
 
-    /// Logits `(n, classes)` and the gradient `(n, c, h, w)` of `sum(seed * logits)` with
-    /// respect to `images` `(n, c, h, w)`.
-    pub fn run(
+    /// tract's time per op kind over `runs` runs of the plan on `images` and `seed` (one
+    /// chunk), on the calling thread.
+    pub fn profile(
         &self,
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
-    ) -> Result<(Array2<f32>, Array4<f32>), OnnxError> {
+        runs: usize,
+    ) -> Result<Vec<OpTime>, OnnxError> {
+        let (x, s) = self.inputs(images, seed)?;
+        profile_plan(&self.path, &self.plan, &tvec!(x.into(), s.into()), runs)
+    }
+
+    /// The plan's input tensors, after checking their shapes.
+    fn inputs(
+        &self,
+        images: ArrayView4<f32>,
+        seed: ArrayView2<f32>,
+    ) -> Result<(Tensor, Tensor), OnnxError> {
         let n = images.shape()[0];
         let [c, h, w] = self.input.chw();
         if images.shape()[1..] != [c, h, w] || seed.shape() != [n, self.classes] {
@@ -65,12 +77,23 @@ impl VjpPlan {
                 got: images.shape().iter().chain(seed.shape()).copied().collect(),
             });
         }
+        let x: Tensor = to_model_layout(images, self.input.layout).into();
+        let s: Tensor = seed.as_standard_layout().into_owned().into();
+        Ok((x, s))
+    }
+
+    /// Logits `(n, classes)` and the gradient `(n, c, h, w)` of `sum(seed * logits)` with
+    /// respect to `images` `(n, c, h, w)`.
+    pub fn run(
+        &self,
+        images: ArrayView4<f32>,
+        seed: ArrayView2<f32>,
+    ) -> Result<(Array2<f32>, Array4<f32>), OnnxError> {
         let run_err = |e: TractError| OnnxError::Run {
             path: self.path.clone(),
             reason: one_line(&e),
         };
-        let x: Tensor = to_model_layout(images, self.input.layout).into();
-        let s: Tensor = seed.as_standard_layout().into_owned().into();
+        let (x, s) = self.inputs(images, seed)?;
         let outputs = guard_run(&self.path, || self.plan.run(tvec!(x.into(), s.into())))?;
         let logits = outputs[0]
             .to_plain_array_view::<f32>()
