@@ -1,7 +1,9 @@
 //! Running a vector-Jacobian-product graph with tract: inputs images and a seed
 //! (d loss / d logits), outputs logits and `seed^T · d logits / d images`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Ix4};
 use tract_onnx::prelude::*;
@@ -12,13 +14,21 @@ use super::signature::{ImageInput, Layout};
 use super::tract_plan::{image_fact, one_line, to_model_layout};
 use super::{OnnxError, OnnxModel};
 
-/// A compiled tract plan of a VJP graph (see `crate::grad::vjp_graph`), batch symbolic.
+/// A compiled tract plan of a VJP graph (see `crate::grad::vjp_graph`), batch symbolic, and
+/// plans for concrete batch sizes compiled on first use (see [`VjpPlan::with_concrete_batches`]).
 #[derive(Debug)]
 pub struct VjpPlan {
     path: PathBuf,
     plan: Arc<TypedSimplePlan>,
     input: ImageInput,
     classes: usize,
+    /// The parsed graph, kept to compile plans for concrete batch sizes.
+    inference: InferenceModel,
+    /// Batch sizes up to this one run on a plan compiled for their size.
+    concrete_up_to: usize,
+    /// The plans compiled per batch size; `None` where compiling failed (the symbolic plan
+    /// serves that size).
+    concrete: Mutex<HashMap<usize, Option<Arc<TypedSimplePlan>>>>,
 }
 
 impl VjpPlan {
@@ -27,22 +37,61 @@ impl VjpPlan {
     pub fn new(vjp: &OnnxModel, input: &ImageInput, classes: usize) -> Result<Self, OnnxError> {
         let path = vjp.path().to_path_buf();
         let parsed = guard(&path, || tract_onnx::onnx().parse(vjp.proto(), None))?;
-        let mut inference = parsed.model;
-        let image = input.clone();
-        let plan = guard_within(&path, compile_limit(), move || {
-            let batch = inference.symbols.sym("batch").to_dim();
-            let seed =
-                InferenceFact::dt_shape(f32::datum_type(), tvec![batch.clone(), classes.to_dim()]);
-            inference.set_input_fact(0, image_fact(&image, batch))?;
-            inference.set_input_fact(1, seed)?;
-            inference.into_optimized()?.into_runnable()
-        })?;
+        let inference = parsed.model;
+        let batch = inference.symbols.sym("batch").to_dim();
+        let plan = compile(&path, inference.clone(), input, classes, batch)?;
         Ok(VjpPlan {
             path,
             plan,
             input: input.clone(),
             classes,
+            inference,
+            concrete_up_to: 0,
+            concrete: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same plan, running batches of 1 to `up_to` images on plans compiled for their
+    /// size, each on first use.
+    ///
+    /// tract lowers the products of a transposed convolution (a convolution's input
+    /// gradient) with the largest axis as the matrix width, and counts a symbolic batch as
+    /// the largest: the symbolic plan multiplies once per output position with the batch as
+    /// the width (a matrix-vector product per position at batch 1), where a plan for a
+    /// concrete batch multiplies once per image with the positions as the width.
+    pub fn with_concrete_batches(mut self, up_to: usize) -> Self {
+        self.concrete_up_to = up_to;
+        self
+    }
+
+    /// The batch sizes that have a concrete plan so far, in order.
+    #[cfg(test)]
+    pub(super) fn concrete_sizes(&self) -> Vec<usize> {
+        let plans = self.concrete.lock().expect("unpoisoned");
+        let mut sizes: Vec<usize> = plans
+            .iter()
+            .filter_map(|(&n, plan)| plan.as_ref().map(|_| n))
+            .collect();
+        sizes.sort_unstable();
+        sizes
+    }
+
+    /// The plan that runs a batch of `n` images.
+    fn plan_for(&self, n: usize) -> Arc<TypedSimplePlan> {
+        if n == 0 || n > self.concrete_up_to {
+            return self.plan.clone();
+        }
+        // A thread that panicked while holding the lock left the map consistent: each entry
+        // is inserted whole.
+        let mut plans = self
+            .concrete
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let plan = plans.entry(n).or_insert_with(|| {
+            let inference = self.inference.clone();
+            compile(&self.path, inference, &self.input, self.classes, n.to_dim()).ok()
+        });
+        plan.clone().unwrap_or_else(|| self.plan.clone())
     }
 
     /// The VJP graph's file, for messages.
@@ -59,7 +108,8 @@ impl VjpPlan {
         runs: usize,
     ) -> Result<Vec<OpTime>, OnnxError> {
         let (x, s) = self.inputs(images, seed)?;
-        profile_plan(&self.path, &self.plan, &tvec!(x.into(), s.into()), runs)
+        let plan = self.plan_for(images.shape()[0]);
+        profile_plan(&self.path, &plan, &tvec!(x.into(), s.into()), runs)
     }
 
     /// The plan's input tensors, after checking their shapes.
@@ -94,7 +144,8 @@ impl VjpPlan {
             reason: one_line(&e),
         };
         let (x, s) = self.inputs(images, seed)?;
-        let outputs = guard_run(&self.path, || self.plan.run(tvec!(x.into(), s.into())))?;
+        let plan = self.plan_for(images.shape()[0]);
+        let outputs = guard_run(&self.path, || plan.run(tvec!(x.into(), s.into())))?;
         let logits = outputs[0]
             .to_plain_array_view::<f32>()
             .and_then(|v| Ok(v.into_dimensionality::<ndarray::Ix2>()?.to_owned()))
@@ -113,4 +164,23 @@ impl VjpPlan {
         };
         Ok((logits, grad))
     }
+}
+
+/// The optimised, runnable plan of the VJP graph `inference` for image batches of `batch`
+/// (symbolic or concrete).
+fn compile(
+    path: &Path,
+    mut inference: InferenceModel,
+    input: &ImageInput,
+    classes: usize,
+    batch: TDim,
+) -> Result<Arc<TypedSimplePlan>, OnnxError> {
+    let image = input.clone();
+    guard_within(path, compile_limit(), move || {
+        let seed =
+            InferenceFact::dt_shape(f32::datum_type(), tvec![batch.clone(), classes.to_dim()]);
+        inference.set_input_fact(0, image_fact(&image, batch))?;
+        inference.set_input_fact(1, seed)?;
+        inference.into_optimized()?.into_runnable()
+    })
 }
