@@ -87,11 +87,28 @@ impl VjpPlan {
             .concrete
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let plan = plans.entry(n).or_insert_with(|| {
-            let inference = self.inference.clone();
-            compile(&self.path, inference, &self.input, self.classes, n.to_dim()).ok()
-        });
+        let plan = plans.entry(n).or_insert_with(|| self.concrete_plan(n));
         plan.clone().unwrap_or_else(|| self.plan.clone())
+    }
+
+    /// The plan compiled for batches of `n`, if it compiles and runs a batch of zeros into
+    /// outputs of the symbolic plan's shapes: a graph may treat a batch of one differently
+    /// (a Squeeze without axes drops it), and then the symbolic plan serves.
+    fn concrete_plan(&self, n: usize) -> Option<Arc<TypedSimplePlan>> {
+        let inference = self.inference.clone();
+        let plan = compile(&self.path, inference, &self.input, self.classes, n.to_dim()).ok()?;
+        let [c, h, w] = self.input.chw();
+        let (x, s) = self
+            .inputs(
+                Array4::zeros((n, c, h, w)).view(),
+                Array2::zeros((n, self.classes)).view(),
+            )
+            .ok()?;
+        let outputs = guard_run(&self.path, || plan.run(tvec!(x.clone().into(), s.into()))).ok()?;
+        let fits = outputs.len() == 2
+            && outputs[0].shape() == [n, self.classes]
+            && outputs[1].shape() == x.shape();
+        fits.then_some(plan)
     }
 
     /// The VJP graph's file, for messages.
