@@ -82,6 +82,26 @@ pub enum Command {
     /// audit writes, byte for byte; timings.csv holds the shards' run times and, per
     /// summary row, the sum of their totals; saved examples are joined in record order.
     Merge(MergeArgs),
+    /// Measure how fast a model runs here: load and optimise time, and forward and
+    /// forward+VJP images per second at each batch size, to size an audit before starting it.
+    ///
+    /// The inputs are seeded uniform random images in the datasets' range [-0.5, 0.5] (and a
+    /// seeded random seed row d loss / d logits in [-1, 1] for the VJP), not a dataset's
+    /// images: tract's speed does not depend on the values. Each figure is the median of 5
+    /// timed repetitions of about 200 ms after at least 200 ms of warm-up (a pass slower than
+    /// 1 s is timed once). Batches run as the audit runs them: in chunks of 16 images spread
+    /// over the threads. The load time covers reading and checking the model, optimising its
+    /// forward plan, building and optimising its VJP graph and checking it against the forward
+    /// pass, as `audit` does for every model.
+    ///
+    /// A model without an exact VJP graph reports the forward+VJP rate of its
+    /// finite-difference fallback (2*c*h*w+1 forward passes per image), and says so on
+    /// stderr.
+    ///
+    /// With --profile, prints after the rates tract's time per op kind (ops as tract names
+    /// them after optimisation), for the forward and the VJP plan at each batch size: the
+    /// whole batch in one plan run on one thread.
+    Bench(BenchArgs),
     /// List the attacks with their parameters and defaults.
     Attacks,
     /// Print the report schema (docs/report-schema.md) as markdown.
@@ -264,6 +284,40 @@ pub enum Gradients {
     FiniteDifferences,
 }
 
+/// Arguments of `robustaudit bench`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_HELP)]
+pub struct BenchArgs {
+    /// The ONNX model file.
+    pub model: PathBuf,
+    /// Batch sizes to measure, comma-separated, each from 1 to 4096.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64", value_parser = bench_batch)]
+    pub batch: Vec<usize>,
+    /// Worker threads (a rayon pool of this size); default: one per core.
+    #[arg(long, value_parser = thread_count)]
+    pub threads: Option<usize>,
+    /// `table` (aligned columns, with the setting) or `csv` (columns
+    /// batch,threads,load_ms,forward_images_per_s,vjp_images_per_s).
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    pub format: BenchFormat,
+    /// Seed of the random input images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also print tract's time per op kind for the forward and the VJP plan at each batch
+    /// size (tables only).
+    #[arg(long)]
+    pub profile: bool,
+}
+
+/// The output formats of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchFormat {
+    /// Aligned columns under a header naming the model and the setting.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
 /// Arguments of `robustaudit merge`.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES_HELP)]
@@ -294,6 +348,32 @@ fn positive_usize(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("`{s}` is not a whole number of at least 1")),
+    }
+}
+
+/// The largest batch `bench` measures.
+const MAX_BENCH_BATCH: usize = 4096;
+
+/// A batch size from 1 to [`MAX_BENCH_BATCH`].
+fn bench_batch(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_BENCH_BATCH).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a batch size from 1 to {MAX_BENCH_BATCH}"
+        )),
+    }
+}
+
+/// The largest worker pool `bench` starts.
+const MAX_THREADS: usize = 1024;
+
+/// A thread count from 1 to [`MAX_THREADS`].
+fn thread_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a thread count from 1 to {MAX_THREADS}"
+        )),
     }
 }
 

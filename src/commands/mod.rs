@@ -2,6 +2,7 @@
 
 mod attacks;
 mod audit;
+mod bench;
 mod dataset;
 mod gradcheck;
 mod inspect;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Gradcheck(args) => gradcheck::run(&args),
         Command::Audit(args) => audit::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Merge(args) => merge::run(&args),
         Command::Attacks => attacks::run(),
         Command::Schema => schema::run(),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ndarray::{Array2, Array4, ArrayView2, ArrayView4};
 
-use super::batching::{join, par_chunks};
+use super::batching::{join, par_chunks, CHUNK};
 use super::{Classifier, Differentiable, TractClassifier};
 use crate::error::Result;
 use crate::grad::vjp_graph;
@@ -30,7 +30,8 @@ impl TractDifferentiable {
     pub fn new(model: OnnxModel) -> Result<Self> {
         let vjp_model = vjp_graph(&model)?;
         let forward = TractClassifier::new(model)?;
-        let vjp = VjpPlan::new(&vjp_model, forward.plan().input(), forward.classes())?;
+        let vjp = VjpPlan::new(&vjp_model, forward.plan().input(), forward.classes())?
+            .with_concrete_batches(CHUNK);
         Ok(TractDifferentiable {
             forward,
             vjp,
@@ -41,6 +42,11 @@ impl TractDifferentiable {
     /// The forward classifier.
     pub fn classifier(&self) -> &TractClassifier {
         &self.forward
+    }
+
+    /// The compiled VJP plan.
+    pub fn vjp_plan(&self) -> &VjpPlan {
+        &self.vjp
     }
 
     /// The generated VJP graph.

@@ -393,3 +393,47 @@ fn a_fifo_or_a_device_given_as_the_model_is_refused_without_blocking() {
         );
     }
 }
+
+#[test]
+fn concrete_batch_plans_give_the_symbolic_plans_results() {
+    use rand::{Rng, SeedableRng};
+    let spec = crate::arch::ArchSpec::from_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/arch/digits-small.toml"),
+    )
+    .expect("spec");
+    let model =
+        crate::arch::forward_graph(&spec, 3, PathBuf::from("digits.onnx")).expect("forward graph");
+    let vjp = crate::grad::vjp_graph(&model).expect("vjp graph");
+    let forward = TractPlan::new(&model).expect("forward plan");
+    let symbolic = VjpPlan::new(&vjp, forward.input(), 10).expect("symbolic");
+    let concrete = VjpPlan::new(&vjp, forward.input(), 10)
+        .expect("concrete")
+        .with_concrete_batches(4);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for n in [1, 3, 4, 5, 3] {
+        let x = Array4::from_shape_simple_fn((n, 1, 8, 8), || rng.gen_range(-0.5f32..0.5));
+        let seed = Array2::from_shape_simple_fn((n, 10), || rng.gen_range(-1f32..1.0));
+        let (logits_s, grad_s) = symbolic.run(x.view(), seed.view()).expect("symbolic run");
+        let (logits_c, grad_c) = concrete.run(x.view(), seed.view()).expect("concrete run");
+        let close = |a: f32, b: f32, scale: f32| (a - b).abs() <= 1e-5 * scale;
+        let scale = grad_s.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        assert!(
+            grad_s
+                .iter()
+                .zip(&grad_c)
+                .all(|(a, b)| close(*a, *b, scale)),
+            "n {n}"
+        );
+        let scale = logits_s.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        assert!(
+            logits_s
+                .iter()
+                .zip(&logits_c)
+                .all(|(a, b)| close(*a, *b, scale)),
+            "n {n}"
+        );
+    }
+    // Batches above the limit run on the symbolic plan; the others compiled once each.
+    assert_eq!(concrete.concrete_sizes(), [1, 3, 4]);
+    assert!(symbolic.concrete_sizes().is_empty());
+}

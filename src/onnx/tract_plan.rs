@@ -11,6 +11,7 @@ use tract_onnx::prelude::*;
 use super::ir::ConstTensor;
 use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
 use super::probe_analysis::analyse;
+use super::profile::{profile_plan, OpTime};
 use super::signature::{ImageInput, Layout, Signature};
 use super::{OnnxError, OnnxModel};
 
@@ -84,16 +85,8 @@ impl TractPlan {
 
     /// Logits `(n, classes)` for a batch of images `(n, channels, height, width)`.
     pub fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>, OnnxError> {
-        let [c, h, w] = self.input.chw();
-        let shape = images.shape();
-        if shape[1..] != [c, h, w] {
-            return Err(OnnxError::InputShape {
-                path: self.path.clone(),
-                expected: format!("[n, {c}, {h}, {w}]"),
-                got: shape.to_vec(),
-            });
-        }
-        let n = shape[0];
+        self.check_shape(images)?;
+        let n = images.shape()[0];
         let mut logits = Array2::zeros((n, self.classes));
         let chunk = self.fixed_batch.unwrap_or(n.max(1));
         for (start, part) in images.axis_chunks_iter(Axis(0), chunk).enumerate() {
@@ -107,6 +100,44 @@ impl TractPlan {
         Ok(logits)
     }
 
+    /// tract's time per op kind over `runs` runs of the plan on `images` (one chunk: at
+    /// most the model's fixed batch), on the calling thread.
+    pub fn profile(&self, images: ArrayView4<f32>, runs: usize) -> Result<Vec<OpTime>, OnnxError> {
+        self.check_shape(images)?;
+        let batch = self.fixed_batch.unwrap_or(images.shape()[0]);
+        let rows = images.shape()[0].min(batch);
+        let tensor = self.padded_input(images.slice(ndarray::s![..rows, .., .., ..]), batch);
+        profile_plan(&self.path, &self.plan, &tvec!(tensor.into()), runs)
+    }
+
+    fn check_shape(&self, images: ArrayView4<f32>) -> Result<(), OnnxError> {
+        let [c, h, w] = self.input.chw();
+        let shape = images.shape();
+        if shape[1..] != [c, h, w] {
+            return Err(OnnxError::InputShape {
+                path: self.path.clone(),
+                expected: format!("[n, {c}, {h}, {w}]"),
+                got: shape.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `part` in the model's layout, padded with zero images to `batch` rows.
+    fn padded_input(&self, part: ArrayView4<f32>, batch: usize) -> Tensor {
+        let rows = part.shape()[0];
+        let mut padded = ndarray::Array4::<f32>::zeros((
+            batch,
+            part.shape()[1],
+            part.shape()[2],
+            part.shape()[3],
+        ));
+        padded
+            .slice_mut(ndarray::s![..rows, .., .., ..])
+            .assign(&part);
+        to_model_layout(padded.view(), self.input.layout).into()
+    }
+
     fn run_chunk(&self, part: ArrayView4<f32>, chunk: usize) -> Result<Array2<f32>, OnnxError> {
         let run_err = |e: TractError| OnnxError::Run {
             path: self.path.clone(),
@@ -118,16 +149,7 @@ impl TractPlan {
         } else {
             rows
         };
-        let mut padded = ndarray::Array4::<f32>::zeros((
-            batch,
-            part.shape()[1],
-            part.shape()[2],
-            part.shape()[3],
-        ));
-        padded
-            .slice_mut(ndarray::s![..rows, .., .., ..])
-            .assign(&part);
-        let tensor: Tensor = to_model_layout(padded.view(), self.input.layout).into();
+        let tensor = self.padded_input(part, batch);
         let outputs = guard_run(&self.path, || self.plan.run(tvec!(tensor.into())))?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
         let flat = view

@@ -2,6 +2,7 @@
 //! `scripts/setup` installs.
 
 mod audit;
+mod bench;
 mod datasets;
 mod fixtures;
 mod gradcheck;

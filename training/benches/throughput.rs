@@ -31,7 +31,7 @@ const WEIGHT_SEED: u64 = 1;
 /// Intra-op threads of the ONNX Runtime sessions.
 const ORT_THREADS: usize = 2;
 /// Batch sizes measured.
-const BATCHES: [usize; 3] = [1, 32, 256];
+const BATCHES: [usize; 4] = [1, 16, 64, 256];
 /// Batch sizes of the smoke run.
 const SMOKE_BATCHES: [usize; 2] = [1, 2];
 /// Timed repetitions per cell; the median is reported.
