@@ -73,6 +73,7 @@ type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 fn main() -> Result<()> {
     let timed = std::env::args().any(|arg| arg == "--bench");
+    let opened = Instant::now();
     let (model, name) = match std::env::var_os("ROBUSTAUDIT_BENCH_MODEL") {
         Some(path) => {
             let path = PathBuf::from(path);
@@ -90,7 +91,11 @@ fn main() -> Result<()> {
             )
         }
     };
+    // Reading the file, checking it and planning the optimised forward and VJP graphs: what a
+    // device pays before its first image (README "Edge devices").
+    let load_ms = opened.elapsed().as_secs_f64() * 1e3;
     eprintln!("measuring {name}");
+    println!("model load + optimise: {load_ms:.1} ms\n");
     let rows = QueueSize::for_current_pool().rows;
     let set = load("mnist", Split::Test)?;
     let images = set.images.slice(s![..4 * rows, .., .., ..]).to_owned();

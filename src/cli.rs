@@ -124,7 +124,8 @@ pub enum Command {
     ///
     /// Exit code 3 when DIR or its summary.csv is missing or a CSV row is malformed (the file
     /// and line are named), 2 for a schema version this build does not read, 5 when the font
-    /// cannot be loaded.
+    /// cannot be loaded or this build has no renderer (the edge build, without the `report`
+    /// feature).
     Report(ReportArgs),
 }
 

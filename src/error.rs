@@ -7,7 +7,7 @@
 //! | 2 | bad command line (unknown flag, bad value) |
 //! | 3 | bad or missing dataset, or audit folder (`report`) |
 //! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, not a regular file, over a limit or against the ONNX spec, non-finite logits, no gradient |
-//! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable |
+//! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable, `report` in a build without the renderer |
 //! | 6 | bad architecture spec or configuration |
 //! | 7 | a check failed: `gradcheck` found analytic gradients that disagree with finite differences |
 
