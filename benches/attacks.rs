@@ -16,6 +16,9 @@
 //! four times as many images as the queue's batches have rows (so that the smaller batches
 //! of the last runs weigh little), targeted ones on fewer (see [`images_for`]).
 //! `ROBUSTAUDIT_BENCH_IMAGES=n` sets the image count of every attack.
+//! `ROBUSTAUDIT_BENCH_QUEUE=off` runs the attacks as the auditor did before its query queue,
+//! for a before/after comparison in one build: one run in flight per thread, each query run
+//! at its own batch size as soon as it arrives.
 //!
 //! The ceiling is the model's own throughput at the queue's batch size (the rows a batch
 //! grows to on this machine's threads), forward and forward + VJP. Per attack, the table
@@ -113,7 +116,12 @@ fn main() -> Result<()> {
         "forward {forward_1:.0}/{forward_ceiling:.0} images/s, forward+vjp {vjp_1:.0}/{vjp_ceiling:.0} (batch 1/{rows})"
     );
 
-    println!("{name} on MNIST test images; the queue batches up to {rows} rows\n");
+    let queue_off = std::env::var("ROBUSTAUDIT_BENCH_QUEUE").as_deref() == Ok("off");
+    if queue_off {
+        println!("{name} on MNIST test images; queue off: each query runs at its own batch size\n");
+    } else {
+        println!("{name} on MNIST test images; the queue batches up to {rows} rows\n");
+    }
     println!(
         "| attack | budget | images | runs | seconds | images/s | gradient queries/image | forward queries/image | gradient queries/s | vs forward+VJP ceiling | forward queries/s | vs forward ceiling | of ceiling |"
     );
@@ -154,7 +162,10 @@ fn main() -> Result<()> {
         eps_l2: vec![2.0],
         domain: Domain::DATASET,
         keep_examples: false,
-        queue: None,
+        queue: queue_off.then(|| QueueSize {
+            workers: rayon::current_num_threads(),
+            rows: 1,
+        }),
     };
     let chosen: Vec<String> = std::env::args()
         .skip(1)
