@@ -222,8 +222,7 @@ fn linf_candidate(
     let (c, h, w) = clean.dim();
     let largest = h.min(w).saturating_sub(1).max(1);
     let side = ((p * (c * h * w) as f64 / c as f64).sqrt().round() as usize).clamp(1, largest);
-    let top = rng.gen_range(0..=h - side);
-    let left = rng.gen_range(0..=w - side);
+    let (top, left) = (offset(h - side, rng), offset(w - side, rng));
     let mut candidate = best.clone();
     for _ in 0..MAX_REDRAWS {
         for ch in 0..c {
@@ -288,8 +287,8 @@ fn l2_candidate(
         side += 1;
     }
     let side = side.min(h).min(w);
-    let (top1, left1) = (rng.gen_range(0..=h - side), rng.gen_range(0..=w - side));
-    let (top2, left2) = (rng.gen_range(0..=h - side), rng.gen_range(0..=w - side));
+    let (top1, left1) = (offset(h - side, rng), offset(w - side, rng));
+    let (top2, left2) = (offset(h - side, rng), offset(w - side, rng));
     let in1 = |r: usize, col: usize| {
         (top1..top1 + side).contains(&r) && (left1..left1 + side).contains(&col)
     };
@@ -348,6 +347,14 @@ fn scaled(clean: ArrayView3<f32>, delta: &Array3<f64>, eps: f64, domain: Domain)
     }
     project_l2(x.view_mut(), clean, eps, domain);
     x
+}
+
+/// A window's offset, uniform in `0..=last`, drawn as a `u64`: a `usize` draw is a `u32`
+/// draw on 32-bit targets (armv7), which consumes the generator differently and would change
+/// a seeded audit there; as a `u64` every target makes the draws a 64-bit one makes.
+fn offset(last: usize, rng: &mut ChaCha8Rng) -> usize {
+    // At most `last`, so the cast back is exact.
+    rng.gen_range(0..=last as u64) as usize
 }
 
 /// The paper's pseudo-Gaussian square of `side`: its top half a blob of nested rectangles

@@ -6,84 +6,14 @@
 //! and so does the AutoAttack ensemble. On the plain network, APGD-CE evades at least as many
 //! digits as PGD with as many iterations.
 
-use std::sync::OnceLock;
-
-use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4};
-use robustaudit::attacks::{by_name, Domain};
-use robustaudit::audit::{
-    self, AuditModel, AuditReport, Check, ModelInfo, Outcome, PlannedAttack, Settings,
-};
+use ndarray::s;
+use robustaudit::attacks::Domain;
+use robustaudit::audit::{self, AuditModel, AuditReport, Check, ModelInfo, Outcome, Settings};
 use robustaudit::data::{load, Split};
-use robustaudit::error::Result;
-use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
+use robustaudit::model::Differentiable;
 
-use super::{arch_path, train};
-
-/// The digits network (`digits-small`, 12 epochs of the trainer), trained once per test
-/// binary.
-fn trained() -> &'static TractDifferentiable {
-    static MODEL: OnceLock<(tempfile::TempDir, TractDifferentiable)> = OnceLock::new();
-    &MODEL
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let out = dir.path().to_str().expect("utf-8").to_string();
-            let arch = arch_path("digits-small");
-            let (code, _, stderr) = train(&[
-                "train",
-                "--arch",
-                arch.to_str().expect("utf-8"),
-                "--data",
-                "digits",
-                "--epochs",
-                "12",
-                "--batch",
-                "32",
-                "--lr",
-                "0.1",
-                "--threads",
-                "1",
-                "--out",
-                &out,
-            ]);
-            assert_eq!(code, 0, "{stderr}");
-            let model = TractDifferentiable::open(&dir.path().join("teacher-T1.onnx"))
-                .expect("trained model");
-            (dir, model)
-        })
-        .1
-}
-
-/// A network whose logits are multiplied by `scale`: the same decisions, a softmax saturated
-/// to exactly one-hot in floating point.
-struct Saturated<'m> {
-    inner: &'m dyn Differentiable,
-    scale: f32,
-}
-
-impl Classifier for Saturated<'_> {
-    fn input_chw(&self) -> [usize; 3] {
-        self.inner.input_chw()
-    }
-
-    fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>> {
-        Ok(self.inner.logits(images)? * self.scale)
-    }
-
-    fn classes(&self) -> usize {
-        self.inner.classes()
-    }
-}
-
-impl Differentiable for Saturated<'_> {
-    fn vjp(
-        &self,
-        images: ArrayView4<f32>,
-        seed: ArrayView2<f32>,
-    ) -> Result<(Array2<f32>, Array4<f32>)> {
-        let (logits, grads) = self.inner.vjp(images, seed)?;
-        Ok((logits * self.scale, grads * self.scale))
-    }
-}
+use super::networks::{trained_digits, Saturated};
+use super::planned;
 
 /// Audits `model` on the first `n` test digits with `attacks` (name and overrides) at the
 /// L-infinity radii `eps`.
@@ -96,20 +26,7 @@ fn audit(
     let data = load("digits", Split::Test).expect("digits");
     let images = data.images.slice(s![..n, .., .., ..]).to_owned();
     let labels = data.labels.expect("labelled")[..n].to_vec();
-    let planned: Vec<PlannedAttack> = attacks
-        .iter()
-        .map(|(name, overrides)| {
-            let overrides: Vec<(String, String)> = overrides
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let (attack, params) = by_name(name)
-                .expect("registered")
-                .build(&overrides)
-                .expect("valid params");
-            PlannedAttack { attack, params }
-        })
-        .collect();
+    let planned = planned(attacks);
     let models = [AuditModel {
         info: ModelInfo {
             name: "network".into(),
@@ -156,10 +73,10 @@ fn apgd_dlr_breaks_a_saturated_softmax_where_pgd_on_cross_entropy_stalls() {
         ("deepfool", &[]),
     ];
     let saturated = Saturated {
-        inner: trained(),
+        inner: trained_digits(),
         scale: 1000.0,
     };
-    let plain = audit(trained(), 40, attacks, &[0.2]);
+    let plain = audit(trained_digits(), 40, attacks, &[0.2]);
     let masked = audit(&saturated, 40, attacks, &[0.2]);
     let figures = format!(
         "plain: pgd {} apgd-ce {} apgd-dlr {}; saturated: pgd {} apgd-ce {} apgd-dlr {}",
@@ -207,10 +124,10 @@ fn fab_t_and_the_ensemble_see_through_a_saturated_softmax() {
         ("autoattack", &[("steps", "20"), ("queries", "500")]),
     ];
     let saturated = Saturated {
-        inner: trained(),
+        inner: trained_digits(),
         scale: 1000.0,
     };
-    let plain = audit(trained(), 40, attacks, &[0.1]);
+    let plain = audit(trained_digits(), 40, attacks, &[0.1]);
     let masked = audit(&saturated, 40, attacks, &[0.1]);
     let figures = format!(
         "plain: apgd-ce {} fab-t {} autoattack {}; saturated: apgd-ce {} fab-t {} autoattack {}",
@@ -262,7 +179,7 @@ fn apgd_ce_evades_at_least_as_many_digits_as_pgd_with_as_many_iterations() {
     let steps = 100;
     let attacks: &[(&str, &[(&str, &str)])] = &[("pgd", &[("steps", "100")]), ("apgd-ce", &[])];
     let n = load("digits", Split::Test).expect("digits").len();
-    let report = audit(trained(), n, attacks, &[0.1]);
+    let report = audit(trained_digits(), n, attacks, &[0.1]);
     let attacked = report
         .samples
         .iter()

@@ -5,6 +5,7 @@ mod apgd;
 mod audit;
 mod init;
 mod masking;
+mod networks;
 mod parity;
 mod runtime;
 mod step_graph;
@@ -15,9 +16,30 @@ mod vjp_parity;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use robustaudit::attacks::by_name;
+use robustaudit::audit::PlannedAttack;
+
 /// `models/arch/<name>.toml` of the workspace.
 pub fn arch_path(name: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/arch")).join(format!("{name}.toml"))
+}
+
+/// The attacks `attacks` (name and parameter overrides) built from the registry.
+pub fn planned(attacks: &[(&str, &[(&str, &str)])]) -> Vec<PlannedAttack> {
+    attacks
+        .iter()
+        .map(|(name, overrides)| {
+            let overrides: Vec<(String, String)> = overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let (attack, params) = by_name(name)
+                .expect("registered")
+                .build(&overrides)
+                .expect("valid params");
+            PlannedAttack { attack, params }
+        })
+        .collect()
 }
 
 /// Exit code, stdout and stderr of `robustaudit-train` run with `args`.

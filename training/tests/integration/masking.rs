@@ -4,15 +4,15 @@
 
 use std::sync::OnceLock;
 
-use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4};
+use ndarray::s;
 use robustaudit::attacks::{by_name, Domain};
 use robustaudit::audit::{
     self, AuditModel, AuditReport, Check, ModelInfo, Outcome, PlannedAttack, Settings, Verdict,
 };
 use robustaudit::data::{load, Split};
-use robustaudit::error::Result;
-use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
+use robustaudit::model::{Differentiable, TractDifferentiable};
 
+use super::networks::Saturated;
 use super::{arch_path, train};
 
 /// The undistilled network and the defensively distilled student at T = 20 (digits-small,
@@ -98,38 +98,6 @@ fn distilled_at_100() -> &'static TractDifferentiable {
             (dir, network)
         })
         .1
-}
-
-/// A network whose logits are multiplied by `scale`: the same decisions, a softmax saturated
-/// to exactly one-hot in floating point.
-struct Saturated<'m> {
-    inner: &'m dyn Differentiable,
-    scale: f32,
-}
-
-impl Classifier for Saturated<'_> {
-    fn input_chw(&self) -> [usize; 3] {
-        self.inner.input_chw()
-    }
-
-    fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>> {
-        Ok(self.inner.logits(images)? * self.scale)
-    }
-
-    fn classes(&self) -> usize {
-        self.inner.classes()
-    }
-}
-
-impl Differentiable for Saturated<'_> {
-    fn vjp(
-        &self,
-        images: ArrayView4<f32>,
-        seed: ArrayView2<f32>,
-    ) -> Result<(Array2<f32>, Array4<f32>)> {
-        let (logits, grads) = self.inner.vjp(images, seed)?;
-        Ok((logits * self.scale, grads * self.scale))
-    }
 }
 
 /// Gradient attacks on probabilities (fgsm, pgd with cross-entropy), on logits (deepfool)
