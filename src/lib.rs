@@ -13,6 +13,7 @@ pub mod deps;
 pub mod error;
 pub mod grad;
 pub mod gradcheck;
+pub mod hex;
 pub mod metrics;
 pub mod model;
 pub mod onnx;

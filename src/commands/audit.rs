@@ -9,6 +9,7 @@ use robustaudit::audit::{
     Shard, SummaryRecord,
 };
 use robustaudit::error::{Error, Result};
+use robustaudit::hex::hex;
 use robustaudit::model::{GradientSource, InputTransform, Transformed};
 use robustaudit::onnx::{OnnxError, OnnxModel, MAX_MODEL_BYTES};
 use robustaudit::regular_file;
@@ -360,10 +361,7 @@ fn model_info(
         path: path.to_path_buf(),
         source,
     })?;
-    let sha256: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = hex(&Sha256::digest(&bytes));
     let meta = |key: &str| onnx.metadata_value(key).unwrap_or_default().to_string();
     let (gradients, gradients_reason) = source.kind();
     let gradients = gradients.to_string();

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array4;
 
+use crate::hex::spaced_hex;
+
 use super::{open_maybe_gzip, pixel_to_input, read_body, read_full, DataError, Dataset, Split};
 
 const FORMAT: &str = "idx";
@@ -60,8 +62,8 @@ fn read_u8(
         return Err(DataError::BadMagic {
             path: path.to_path_buf(),
             format: FORMAT,
-            found: hex(&magic),
-            expected: hex(&[0, 0, TYPE_U8, rank as u8]),
+            found: spaced_hex(&magic),
+            expected: spaced_hex(&[0, 0, TYPE_U8, rank as u8]),
         });
     }
     if code != TYPE_U8 {
@@ -144,14 +146,6 @@ fn read_u8(
 /// The most bytes one IDX file may declare: 2^30, above EMNIST's largest split (about
 /// 547 million pixels) and far below what the `f32` copy of a larger file would need.
 const MAX_ELEMENTS: usize = 1 << 30;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 fn describe_images(dims: &[usize]) -> String {
     match dims {

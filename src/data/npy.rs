@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array4, ArrayD};
 use ndarray_npy::{ReadNpyExt, ReadableElement};
 
+use crate::hex::spaced_hex;
+
 use super::{io_error, pixel_to_input, read_full, DataError, Dataset, DEFAULT_CLASSES};
 
 const FORMAT: &str = "npy";
@@ -96,14 +98,6 @@ impl Header {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// A [`DataError::Malformed`] whose reason is put on one line: the header parser's own
 /// messages span several lines and quote the file's bytes, control characters included,
 /// which must not reach the terminal as they are.
@@ -168,8 +162,8 @@ fn read_header(path: &Path) -> Result<Header, DataError> {
         return Err(DataError::BadMagic {
             path: path.to_path_buf(),
             format: FORMAT,
-            found: hex(head),
-            expected: hex(MAGIC),
+            found: spaced_hex(head),
+            expected: spaced_hex(MAGIC),
         });
     }
     if got < 10 {

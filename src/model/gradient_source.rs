@@ -46,7 +46,8 @@ impl GradientSource {
             Ok(exact) => exact,
             Err(Error::Grad(e)) => return finite(model, e.to_string()),
             // The forward plan compiles (or fails) on its own: a VJP graph tract cannot
-            // compile only costs the exact gradients.
+            // parse only costs the exact gradients (one it cannot compile fails the probe
+            // below, with the same outcome).
             Err(Error::Onnx(e)) if TractClassifier::new(model.clone()).is_ok() => {
                 return finite(model, format!("vjp graph cannot be compiled: {e}"))
             }

@@ -25,11 +25,16 @@ impl TractDifferentiable {
         Self::new(OnnxModel::open(path)?)
     }
 
-    /// Builds and compiles the VJP graph of an already validated model. Fails with
-    /// [`crate::grad::GradError`] when some op has no backward rule.
+    /// Builds the VJP graph of an already validated model and compiles its forward plan;
+    /// tract compiles the VJP graph on the first gradient query, for that query's batch
+    /// size (an error there is that query's). Fails with [`crate::grad::GradError`] when
+    /// some op has no backward rule.
     pub fn new(model: OnnxModel) -> Result<Self> {
-        let vjp_model = vjp_graph(&model)?;
-        let forward = TractClassifier::new(model)?;
+        // Building the VJP graph and compiling the forward plan are independent: on two
+        // cores or more they overlap.
+        let (vjp_model, forward) =
+            rayon::join(|| vjp_graph(&model), || TractClassifier::new(model.clone()));
+        let (vjp_model, forward) = (vjp_model?, forward?);
         let vjp = VjpPlan::new(&vjp_model, forward.plan().input(), forward.classes())?
             .with_concrete_batches(CHUNK);
         Ok(TractDifferentiable {

@@ -8,7 +8,7 @@ use tract_onnx::pb::{GraphProto, NodeProto};
 
 use super::model::{element_count, is_float};
 use super::signature::{describe_type, Signature};
-use super::tract_plan::concrete_shapes;
+use super::tract_plan::concrete_facts;
 use super::{OnnxError, OnnxModel, TractPlan};
 use crate::printable::printable as p;
 
@@ -54,7 +54,8 @@ impl ModelSummary {
     pub fn of(model: &OnnxModel) -> Result<Self, OnnxError> {
         let graph = model.graph();
         let signature = model.signature()?;
-        let shapes = concrete_shapes(model, &signature, signature.input.fixed_batch.unwrap_or(1))?;
+        let shapes =
+            concrete_facts(model, &signature, signature.input.fixed_batch.unwrap_or(1))?.shapes;
         let batch = signature.input.fixed_batch.unwrap_or(1) as u64;
         let flops: u64 = graph.node.iter().map(|n| node_flops(n, &shapes)).sum();
         // The plan's class count is the one audits use (a trailing Squeeze can drop the

@@ -411,6 +411,10 @@ fn concrete_batch_plans_give_the_symbolic_plans_results() {
         .with_concrete_batches(4);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     for n in [1, 3, 4, 5, 3] {
+        if n > 4 {
+            // Until a batch above the limit, the symbolic plan was never needed.
+            assert!(!concrete.symbolic_compiled(), "n {n}");
+        }
         let x = Array4::from_shape_simple_fn((n, 1, 8, 8), || rng.gen_range(-0.5f32..0.5));
         let seed = Array2::from_shape_simple_fn((n, 10), || rng.gen_range(-1f32..1.0));
         let (logits_s, grad_s) = symbolic.run(x.view(), seed.view()).expect("symbolic run");
@@ -435,5 +439,6 @@ fn concrete_batch_plans_give_the_symbolic_plans_results() {
     }
     // Batches above the limit run on the symbolic plan; the others compiled once each.
     assert_eq!(concrete.concrete_sizes(), [1, 3, 4]);
+    assert!(concrete.symbolic_compiled());
     assert!(symbolic.concrete_sizes().is_empty());
 }

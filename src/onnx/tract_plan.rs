@@ -187,47 +187,52 @@ pub(super) fn parse_logits_graph(
     Ok((parsed.model, parsed.outlets_by_name))
 }
 
-/// Concrete shapes of every named tensor of the logits graph for a batch of `batch` images.
-pub(super) fn concrete_shapes(
-    model: &OnnxModel,
-    signature: &Signature,
-    batch: usize,
-) -> Result<HashMap<String, Vec<usize>>, OnnxError> {
-    let (inference, outlets) = analyse(model, signature, batch)?;
-    Ok(outlets
-        .into_iter()
-        .filter_map(|(name, outlet)| {
-            let fact = inference.outlet_fact(outlet).ok()?;
-            let dims = fact.shape.as_concrete_finite().ok()??;
-            Some((name, dims.to_vec()))
-        })
-        .collect())
+/// What tract's analysis of the logits graph resolves for a batch of `batch` images.
+#[derive(Debug)]
+pub(super) struct ConcreteFacts {
+    /// The concrete shape of every named tensor.
+    pub shapes: HashMap<String, Vec<usize>>,
+    /// The values of the small integer tensors: shape arithmetic (e.g. the end of a Slice
+    /// computed from `Shape`) that is constant once the input's shape is.
+    pub ints: HashMap<String, ConstTensor>,
 }
 
-/// The values tract's analysis resolves, at image batch size `batch`, for the small integer
-/// tensors of the logits graph: shape arithmetic (e.g. the end of a Slice computed from
-/// `Shape`) that is constant once the input's shape is.
-pub(super) fn concrete_int_values(
+/// One analysis of the logits graph at image batch size `batch`: shapes and integer values.
+pub(super) fn concrete_facts(
     model: &OnnxModel,
     signature: &Signature,
     batch: usize,
-) -> Result<HashMap<String, ConstTensor>, OnnxError> {
+) -> Result<ConcreteFacts, OnnxError> {
     use tract_onnx::tract_hir::infer::Factoid;
     let (inference, outlets) = analyse(model, signature, batch)?;
-    Ok(outlets
-        .into_iter()
-        .filter_map(|(name, outlet)| {
-            let value = inference.outlet_fact(outlet).ok()?.value.concretize()?;
-            let value = value.cast_to::<i64>().ok()?;
-            let values: Vec<i64> = value
-                .to_plain_array_view::<i64>()
-                .ok()?
-                .iter()
-                .copied()
-                .collect();
-            (values.len() <= 64).then(|| (name, ConstTensor::i64(value.shape(), values)))
-        })
-        .collect())
+    let mut facts = ConcreteFacts {
+        shapes: HashMap::new(),
+        ints: HashMap::new(),
+    };
+    for (name, outlet) in outlets {
+        let Ok(fact) = inference.outlet_fact(outlet) else {
+            continue;
+        };
+        if let Ok(Some(dims)) = fact.shape.as_concrete_finite() {
+            facts.shapes.insert(name.clone(), dims.to_vec());
+        }
+        let Some(value) = fact.value.concretize() else {
+            continue;
+        };
+        let Ok(value) = value.cast_to::<i64>() else {
+            continue;
+        };
+        let Ok(view) = value.to_plain_array_view::<i64>() else {
+            continue;
+        };
+        let values: Vec<i64> = view.iter().copied().collect();
+        if values.len() <= 64 {
+            facts
+                .ints
+                .insert(name, ConstTensor::i64(value.shape(), values));
+        }
+    }
+    Ok(facts)
 }
 
 /// `proto` with `output` as its only (float) output and no declared intermediate shapes.

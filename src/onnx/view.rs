@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::ir::{node_from_proto, tensor_from_proto, Attr, ConstTensor, Dim, Node};
 use super::signature::Signature;
-use super::tract_plan::{concrete_int_values, concrete_shapes};
+use super::tract_plan::{concrete_facts, ConcreteFacts};
 use super::{OnnxError, OnnxModel};
 
 /// The nodes that compute a classifier's logits from its image input.
@@ -107,9 +107,18 @@ impl OnnxModel {
             .filter(|(_, k)| *k)
             .map(|(n, _)| node_from_proto(n).map_err(&malformed))
             .collect::<Result<Vec<_>, _>>()?;
-        let shapes = symbolic_shapes(self, &signature)?;
+        // The graph analysed at one batch size (the model's fixed batch) or at two, so that
+        // the dimensions scaling with the batch can be told apart.
+        let (shapes, ints) = match signature.input.fixed_batch {
+            Some(batch) => fixed_batch_facts(concrete_facts(self, &signature, batch)?),
+            None => {
+                let small = concrete_facts(self, &signature, SMALL_BATCH)?;
+                let large = concrete_facts(self, &signature, SMALL_BATCH + 1)?;
+                (symbolic_shapes(&small, &large), resolved_ints(small, large))
+            }
+        };
         let mut constants = small_constants(graph, &nodes);
-        for (name, value) in resolved_ints(self, &signature)? {
+        for (name, value) in ints {
             constants.entry(name).or_insert(value);
         }
         Ok(GraphView {
@@ -123,46 +132,42 @@ impl OnnxModel {
     }
 }
 
-/// Integer tensors computed from shapes that tract resolves to the same value at two batch
-/// sizes (or at the model's fixed batch): constants for the backward rules.
-fn resolved_ints(
-    model: &OnnxModel,
-    signature: &Signature,
-) -> Result<HashMap<String, ConstTensor>, OnnxError> {
-    if let Some(batch) = signature.input.fixed_batch {
-        return concrete_int_values(model, signature, batch);
-    }
-    let at_small = concrete_int_values(model, signature, 2)?;
-    let mut at_large = concrete_int_values(model, signature, 3)?;
-    Ok(at_small
+/// The smaller of the two batch sizes a graph with a symbolic batch is analysed at.
+const SMALL_BATCH: usize = 2;
+
+/// Shapes and integer constants of a graph whose batch size is fixed.
+fn fixed_batch_facts(
+    facts: ConcreteFacts,
+) -> (HashMap<String, Vec<Dim>>, HashMap<String, ConstTensor>) {
+    let shapes = facts
+        .shapes
         .into_iter()
-        .filter_map(|(name, v)| {
-            let w = at_large.remove(&name)?;
-            (v == w).then_some((name, v))
-        })
-        .collect())
+        .map(|(name, dims)| (name, dims.into_iter().map(Dim::Fixed).collect()))
+        .collect();
+    (shapes, facts.ints)
 }
 
-/// Shapes with the batch dimension told apart: the graph is analysed for two batch sizes
-/// and every dimension that scales with the batch becomes [`Dim::Batch`].
-fn symbolic_shapes(
-    model: &OnnxModel,
-    signature: &Signature,
-) -> Result<HashMap<String, Vec<Dim>>, OnnxError> {
-    if let Some(batch) = signature.input.fixed_batch {
-        let shapes = concrete_shapes(model, signature, batch)?;
-        return Ok(shapes
-            .into_iter()
-            .map(|(name, dims)| (name, dims.into_iter().map(Dim::Fixed).collect()))
-            .collect());
-    }
-    let (small, large) = (2, 3);
-    let at_small = concrete_shapes(model, signature, small)?;
-    let at_large = concrete_shapes(model, signature, large)?;
-    Ok(at_small
+/// Integer tensors computed from shapes that tract resolves to the same value at both batch
+/// sizes: constants for the backward rules.
+fn resolved_ints(small: ConcreteFacts, mut large: ConcreteFacts) -> HashMap<String, ConstTensor> {
+    small
+        .ints
         .into_iter()
+        .filter_map(|(name, v)| {
+            let w = large.ints.remove(&name)?;
+            (v == w).then_some((name, v))
+        })
+        .collect()
+}
+
+/// Shapes with the batch dimension told apart: every dimension that scales with the batch
+/// between the analyses at `SMALL_BATCH` and `SMALL_BATCH + 1` becomes [`Dim::Batch`].
+fn symbolic_shapes(small: &ConcreteFacts, large: &ConcreteFacts) -> HashMap<String, Vec<Dim>> {
+    small
+        .shapes
+        .iter()
         .filter_map(|(name, a)| {
-            let b = at_large.get(&name)?;
+            let b = large.shapes.get(name)?;
             if a.len() != b.len() {
                 return None;
             }
@@ -171,11 +176,11 @@ fn symbolic_shapes(
                 .zip(b)
                 .map(|(&x, &y)| match (x == y, y.checked_sub(x)) {
                     (true, _) => Some(Dim::Fixed(x)),
-                    (false, Some(k)) if k > 0 && x == k * small => Some(Dim::Batch(k)),
+                    (false, Some(k)) if k > 0 && x == k * SMALL_BATCH => Some(Dim::Batch(k)),
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()?;
-            Some((name, dims))
+            Some((name.clone(), dims))
         })
-        .collect())
+        .collect()
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Ix4};
 use tract_onnx::prelude::*;
@@ -14,15 +14,18 @@ use super::signature::{ImageInput, Layout};
 use super::tract_plan::{image_fact, one_line, to_model_layout};
 use super::{OnnxError, OnnxModel};
 
-/// A compiled tract plan of a VJP graph (see `crate::grad::vjp_graph`), batch symbolic, and
-/// plans for concrete batch sizes compiled on first use (see [`VjpPlan::with_concrete_batches`]).
+/// tract plans of a VJP graph (see `crate::grad::vjp_graph`), each compiled on first use: one
+/// with a symbolic batch, and plans for concrete batch sizes (see
+/// [`VjpPlan::with_concrete_batches`]). Where concrete plans serve every batch, the symbolic
+/// one is never compiled, which keeps it out of a model's load time.
 #[derive(Debug)]
 pub struct VjpPlan {
     path: PathBuf,
-    plan: Arc<TypedSimplePlan>,
+    /// The plan with a symbolic batch, or why it did not compile.
+    symbolic: OnceLock<Result<Arc<TypedSimplePlan>, String>>,
     input: ImageInput,
     classes: usize,
-    /// The parsed graph, kept to compile plans for concrete batch sizes.
+    /// The parsed graph, kept to compile plans.
     inference: InferenceModel,
     /// Batch sizes up to this one run on a plan compiled for their size.
     concrete_up_to: usize,
@@ -32,20 +35,18 @@ pub struct VjpPlan {
 }
 
 impl VjpPlan {
-    /// Compiles `vjp`, whose inputs are the image input described by `input` and a seed
-    /// `[batch, classes]`, and whose outputs are the logits and the input gradient.
+    /// Parses `vjp`, whose inputs are the image input described by `input` and a seed
+    /// `[batch, classes]`, and whose outputs are the logits and the input gradient; tract
+    /// compiles it on first use, and an error there is an error of that run.
     pub fn new(vjp: &OnnxModel, input: &ImageInput, classes: usize) -> Result<Self, OnnxError> {
         let path = vjp.path().to_path_buf();
         let parsed = guard(&path, || tract_onnx::onnx().parse(vjp.proto(), None))?;
-        let inference = parsed.model;
-        let batch = inference.symbols.sym("batch").to_dim();
-        let plan = compile(&path, inference.clone(), input, classes, batch)?;
         Ok(VjpPlan {
             path,
-            plan,
+            symbolic: OnceLock::new(),
             input: input.clone(),
             classes,
-            inference,
+            inference: parsed.model,
             concrete_up_to: 0,
             concrete: Mutex::new(HashMap::new()),
         })
@@ -76,19 +77,46 @@ impl VjpPlan {
         sizes
     }
 
+    /// Whether the plan with a symbolic batch has been compiled (or tried).
+    #[cfg(test)]
+    pub(super) fn symbolic_compiled(&self) -> bool {
+        self.symbolic.get().is_some()
+    }
+
     /// The plan that runs a batch of `n` images.
-    fn plan_for(&self, n: usize) -> Arc<TypedSimplePlan> {
+    fn plan_for(&self, n: usize) -> Result<Arc<TypedSimplePlan>, OnnxError> {
         if n == 0 || n > self.concrete_up_to {
-            return self.plan.clone();
+            return self.symbolic_plan();
         }
-        // A thread that panicked while holding the lock left the map consistent: each entry
-        // is inserted whole.
-        let mut plans = self
-            .concrete
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let plan = plans.entry(n).or_insert_with(|| self.concrete_plan(n));
-        plan.clone().unwrap_or_else(|| self.plan.clone())
+        let concrete = {
+            // A thread that panicked while holding the lock left the map consistent: each
+            // entry is inserted whole.
+            let mut plans = self
+                .concrete
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            plans
+                .entry(n)
+                .or_insert_with(|| self.concrete_plan(n))
+                .clone()
+        };
+        concrete.map_or_else(|| self.symbolic_plan(), Ok)
+    }
+
+    /// The plan with a symbolic batch, compiled on the first call.
+    fn symbolic_plan(&self) -> Result<Arc<TypedSimplePlan>, OnnxError> {
+        let compiled = self.symbolic.get_or_init(|| {
+            let batch = self.inference.symbols.sym("batch").to_dim();
+            let inference = self.inference.clone();
+            compile(&self.path, inference, &self.input, self.classes, batch).map_err(|e| match e {
+                OnnxError::Tract { reason, .. } => reason,
+                other => other.to_string(),
+            })
+        });
+        compiled.clone().map_err(|reason| OnnxError::Tract {
+            path: self.path.clone(),
+            reason,
+        })
     }
 
     /// The plan compiled for batches of `n`, if it compiles and runs a batch of zeros into
@@ -125,7 +153,7 @@ impl VjpPlan {
         runs: usize,
     ) -> Result<Vec<OpTime>, OnnxError> {
         let (x, s) = self.inputs(images, seed)?;
-        let plan = self.plan_for(images.shape()[0]);
+        let plan = self.plan_for(images.shape()[0])?;
         profile_plan(&self.path, &plan, &tvec!(x.into(), s.into()), runs)
     }
 
@@ -161,7 +189,7 @@ impl VjpPlan {
             reason: one_line(&e),
         };
         let (x, s) = self.inputs(images, seed)?;
-        let plan = self.plan_for(images.shape()[0]);
+        let plan = self.plan_for(images.shape()[0])?;
         let outputs = guard_run(&self.path, || plan.run(tvec!(x.into(), s.into())))?;
         let logits = outputs[0]
             .to_plain_array_view::<f32>()

@@ -5,6 +5,8 @@
 use ndarray::ArrayView4;
 use sha2::{Digest, Sha256};
 
+use crate::hex::hex;
+
 use crate::audit::{ModelInfo, PlannedAttack, Shard};
 
 /// The row of `shard.csv`.
@@ -117,8 +119,4 @@ pub fn describe_models(models: &[ModelInfo]) -> String {
         .map(|m| format!("{} ({}, input {})", m.name, m.sha256, m.input))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -16,6 +16,7 @@ use robustaudit::arch::{forward_graph, ArchSpec};
 use robustaudit::data::Dataset;
 use robustaudit::error::Error;
 use robustaudit::grad::{training_graph, with_state, Loss, Optimizer};
+use robustaudit::hex::hex;
 use robustaudit::onnx::OnnxModel;
 
 use crate::checkpoint::Checkpoint;
@@ -461,11 +462,6 @@ fn progress(job: &Job, epoch: usize, epochs: usize, batches: usize) -> ProgressB
     bar.set_style(style);
     bar.set_prefix(format!("{} epoch {}/{epochs}", job.name, epoch + 1));
     bar
-}
-
-/// Lower-case hexadecimal of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SHA-256 of the file at `path`, in hexadecimal.
