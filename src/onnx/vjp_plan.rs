@@ -68,7 +68,10 @@ impl VjpPlan {
     /// The batch sizes that have a concrete plan so far, in order.
     #[cfg(test)]
     pub(super) fn concrete_sizes(&self) -> Vec<usize> {
-        let plans = self.concrete.lock().expect("unpoisoned");
+        let plans = self
+            .concrete
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut sizes: Vec<usize> = plans
             .iter()
             .filter_map(|(&n, plan)| plan.as_ref().map(|_| n))

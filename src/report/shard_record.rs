@@ -5,9 +5,8 @@
 use ndarray::ArrayView4;
 use sha2::{Digest, Sha256};
 
-use crate::hex::hex;
-
 use crate::audit::{ModelInfo, PlannedAttack, Shard};
+use crate::hex::hex;
 
 /// The row of `shard.csv`.
 #[derive(Debug, Clone, PartialEq)]
