@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::dlr;
 use super::fgsm::radius;
-use super::losses::cross_entropy;
+use super::losses::{cross_entropy, Loss};
 use super::params::{ParamKind, ParamSpec, Params};
 use super::pgd::gaussian;
 use super::{
@@ -291,12 +291,24 @@ impl Apgd {
         aim: Goal,
         x: &Array3<f32>,
     ) -> Result<Option<(f64, Array3<f32>)>> {
-        let logits = oracle.logits_one(x.view())?;
+        // Cross-entropy's gradient comes in the logits' query (the VJP graph takes the seed
+        // at its own logits); DLR's seed needs the sorted logits first.
+        let (logits, grad) = match self.loss {
+            ApgdLoss::CrossEntropy => {
+                let seeds = Loss::CrossEntropy.seeds(aim, oracle.classes()).negated();
+                let (logits, grad) = oracle.loss_gradient_one(x.view(), &seeds)?;
+                (logits, Some(grad))
+            }
+            ApgdLoss::Dlr => (oracle.logits_one(x.view())?, None),
+        };
         if problem.goal.reached_by(argmax(logits.iter().copied())) {
             return Ok(None);
         }
         let (value, seed) = self.objective(logits.view(), aim)?;
-        let (_, grad) = oracle.vjp_one(x.view(), &seed)?;
+        let grad = match grad {
+            Some(grad) => grad,
+            None => oracle.vjp_one(x.view(), &seed)?.1,
+        };
         Ok(Some((value, grad)))
     }
 }

@@ -136,10 +136,27 @@ fn query_counts_follow_steps_restarts_and_targets_when_the_goal_is_out_of_reach(
     let model = dense_model(25);
     let x = images(3, -0.4, 0.4, 26);
     let labels = model.predict(x.view()).expect("predict");
-    for (name, params, gradients) in [
-        ("apgd-ce", &[("steps", "12"), ("restarts", "2")][..], 2 * 13),
-        ("apgd-dlr-l2", &[("steps", "7")][..], 8),
-        ("apgd-t", &[("steps", "5"), ("targets", "4")][..], 4 * 6),
+    // Cross-entropy's and the margin's gradients come with the logits in one query (PGD and
+    // BIM also ask for the logits alone of their last iterate); DLR's seed needs the logits
+    // first (APGD-T also predicts the image once to choose its targets).
+    for (name, params, gradients, forward) in [
+        ("pgd", &[("steps", "7"), ("restarts", "2")][..], 2 * 7, 2),
+        ("pgd-l2", &[("steps", "5"), ("loss", "margin")][..], 5, 1),
+        ("bim", &[][..], 10, 1),
+        ("fgsm", &[][..], 1, 0),
+        (
+            "apgd-ce",
+            &[("steps", "12"), ("restarts", "2")][..],
+            2 * 13,
+            0,
+        ),
+        ("apgd-dlr-l2", &[("steps", "7")][..], 8, 8),
+        (
+            "apgd-t",
+            &[("steps", "5"), ("targets", "4")][..],
+            4 * 6,
+            4 * 6 + 1,
+        ),
     ] {
         let (attack, _) = by_name(name)
             .expect("registered")
@@ -162,6 +179,7 @@ fn query_counts_follow_steps_restarts_and_targets_when_the_goal_is_out_of_reach(
                 label
             );
             assert_eq!(oracle.queries().gradient, gradients, "{name}");
+            assert_eq!(oracle.queries().forward, forward, "{name}");
         }
     }
 }

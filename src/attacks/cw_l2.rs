@@ -10,7 +10,7 @@ use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
-use super::losses::margin;
+use super::margin_queries::{MarginPoint, MarginQueries};
 use super::params::{ParamKind, ParamSpec, Params};
 use super::tanh_box::TanhBox;
 use super::{Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
@@ -132,6 +132,7 @@ impl Attack for CwL2 {
         let (mut lower, mut upper, mut c) = (0.0, UNBOUNDED, self.initial_const);
         let mut best: Option<(f64, Array3<f32>)> = None;
         let check_every = (self.steps / 10).max(1);
+        let mut queries = MarginQueries::new(problem.goal, oracle.classes());
         for _ in 0..self.binary_steps {
             let mut w = w0.clone();
             let mut adam = Adam::new(w.len(), self.learning_rate);
@@ -145,8 +146,7 @@ impl Attack for CwL2 {
                     .map(|(&a, &b)| f64::from(a) - f64::from(b))
                     .collect();
                 let l2_squared: f64 = delta.iter().map(|d| d * d).sum();
-                let logits = oracle.logits_one(x.view())?;
-                let (gap, seed) = margin(logits.view(), problem.goal);
+                let MarginPoint { logits, gap } = queries.at(oracle, x.view())?;
                 let hinge_active = gap > -self.confidence;
                 let loss = l2_squared + c * gap.max(-self.confidence);
                 if !hinge_active && problem.goal.reached_by(argmax(logits.iter().copied())) {
@@ -163,7 +163,7 @@ impl Attack for CwL2 {
                 }
                 let mut grad_x: Vec<f64> = delta.iter().map(|d| 2.0 * d).collect();
                 if hinge_active {
-                    let (_, margin_grad) = oracle.vjp_one(x.view(), &seed)?;
+                    let margin_grad = queries.gradient(oracle)?;
                     for (g, &m) in grad_x.iter_mut().zip(margin_grad.iter()) {
                         *g += c * f64::from(m);
                     }

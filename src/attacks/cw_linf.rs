@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
 use super::cw_l2::targets_of;
-use super::losses::margin;
+use super::margin_queries::{MarginPoint, MarginQueries};
 use super::params::{ParamKind, ParamSpec, Params};
 use super::tanh_box::TanhBox;
 use super::{Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
@@ -108,11 +108,11 @@ impl CwLinf {
         let clean = problem.image;
         let mut w = start.to_vec();
         let mut adam = Adam::new(w.len(), self.learning_rate);
+        let mut queries = MarginQueries::new(problem.goal, oracle.classes());
         while c < self.largest_const {
             for _ in 0..self.steps {
                 let x = tanh_box.image(&w);
-                let logits = oracle.logits_one(x.view())?;
-                let (gap, seed) = margin(logits.view(), problem.goal);
+                let MarginPoint { logits, gap } = queries.at(oracle, x.view())?;
                 let delta: Vec<f64> = x
                     .iter()
                     .zip(clean.iter())
@@ -127,7 +127,7 @@ impl CwLinf {
                     .map(|&d| if d.abs() > tau { d.signum() } else { 0.0 })
                     .collect();
                 if gap > 0.0 {
-                    let (_, margin_grad) = oracle.vjp_one(x.view(), &seed)?;
+                    let margin_grad = queries.gradient(oracle)?;
                     for (g, &m) in grad_x.iter_mut().zip(margin_grad.iter()) {
                         *g += c * f64::from(m);
                     }

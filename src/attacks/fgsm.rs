@@ -56,9 +56,8 @@ impl Attack for Fgsm {
         _rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
         let eps = radius(problem)?;
-        let logits = oracle.logits_one(problem.image)?;
-        let (_, seed) = self.loss.eval(logits.view(), problem.goal);
-        let (_, grad) = oracle.vjp_one(problem.image, &seed)?;
+        let seeds = self.loss.seeds(problem.goal, oracle.classes());
+        let (_, grad) = oracle.loss_gradient_one(problem.image, &seeds)?;
         let mut adv = problem.image.to_owned();
         // The loss is minimised: step against its gradient.
         let step = eps as f32;

@@ -8,16 +8,22 @@
 //! -(beta_p + beta_q)` with `alpha_p + alpha_q > 0` and `beta_p + beta_q < 0`, and raises
 //! both by `theta` times the range's width (clipped). It stops when the target is
 //! predicted, when no pair qualifies, or when another pair would change more than `gamma`
-//! of the image's values (the budget). The probabilities' gradients are the logits'
-//! vector-Jacobian products with the seeds `p_t (e_t - p)` and `sum_{i != t} p_i (e_i - p)`,
-//! from a forward pass before each step (one extra forward query per step). The reported
-//! name says which scores were used: `jsma-probabilities` or `jsma-logits`.
+//! of the image's values (the budget). On probabilities `alpha` is the logits'
+//! vector-Jacobian product with the seed `p_t (e_t - p)`, which is `-p_t` times the input
+//! gradient of the targeted cross-entropy: one query per step returns it with the logits
+//! (the VJP graph takes the seed at its own logits), and `beta = -alpha` exactly, since the
+//! probabilities sum to one. (Papernot et al. and cleverhans compute `beta` as its own sum
+//! of gradients, which equals `-alpha` up to rounding: the chosen pairs are the same except
+//! where two pairs' scores differ by rounding alone.) On logits `alpha` and `beta` are the
+//! products with the fixed seeds `e_t` and `sum_{i != t} e_i`, one query of two rows. The
+//! reported name says which scores were used: `jsma-probabilities` or `jsma-logits`.
 
-use ndarray::{Array2, Array3, Axis};
+use ndarray::{Array2, Array3, ArrayView1, ArrayView3, Axis};
 use rand_chacha::ChaCha8Rng;
 
+use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{Attack, BudgetKind, Oracle, Output, Problem, Signal, Targets};
+use super::{Attack, BudgetKind, Goal, Oracle, Output, Problem, Signal, Targets};
 use crate::error::{Error, Result};
 use crate::model::argmax;
 
@@ -95,46 +101,17 @@ impl Attack for Jsma {
         problem: &Problem,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let target = problem.goal.target().ok_or_else(|| Error::Internal {
-            message: "jsma was given an untargeted goal".into(),
-        })?;
         let budget = problem.budget.ok_or_else(|| Error::Internal {
             message: "jsma was run without a feature budget".into(),
         })? as usize;
         let classes = oracle.classes();
-        let mut seeds = Array2::<f32>::ones((2, classes));
-        seeds.row_mut(0).fill(0.0);
-        seeds[[0, target]] = 1.0;
-        seeds[[1, target]] = 0.0;
-        let logit_seeds = seeds.clone();
         let (lo, hi) = (problem.domain.lo, problem.domain.hi);
         let raise = (self.theta * (f64::from(hi) - f64::from(lo))) as f32;
         let mut x = problem.image.as_standard_layout().into_owned();
         let mut searchable: Vec<bool> = x.iter().map(|&v| v < hi).collect();
         let mut changed = vec![false; x.len()];
         let mut changes = 0;
-        loop {
-            if self.scores == Output::Probabilities {
-                let z = oracle.logits_one(x.view())?;
-                if argmax(z.iter().copied()) == target {
-                    break;
-                }
-                seeds = probability_seeds(&logit_seeds, z.iter().copied());
-            }
-            let (logits, grads) = oracle.vjp_many(x.view(), seeds.view())?;
-            if argmax(logits.iter().copied()) == target {
-                break;
-            }
-            let alpha: Vec<f64> = grads
-                .index_axis(Axis(0), 0)
-                .iter()
-                .map(|&g| f64::from(g))
-                .collect();
-            let beta: Vec<f64> = grads
-                .index_axis(Axis(0), 1)
-                .iter()
-                .map(|&g| f64::from(g))
-                .collect();
+        while let Some((alpha, beta)) = self.saliency(oracle, x.view(), problem.goal, classes)? {
             let Some((p, q)) = best_pair(&alpha, &beta, &searchable) else {
                 break;
             };
@@ -160,21 +137,58 @@ impl Attack for Jsma {
     }
 }
 
-/// The seeds whose vector-Jacobian products with the logits `z` are the gradients of the
-/// probabilities weighted by each row of `weights`: `sum_i w_i p_i (e_i - p)`.
-fn probability_seeds(weights: &Array2<f32>, z: impl Iterator<Item = f32> + Clone) -> Array2<f32> {
-    let top = z.clone().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f64> = z.map(|v| f64::from(v - top).exp()).collect();
-    let total: f64 = e.iter().sum();
-    let p: Vec<f64> = e.iter().map(|v| v / total).collect();
-    let mut seeds = Array2::<f32>::zeros(weights.dim());
-    for (mut out, w) in seeds.rows_mut().into_iter().zip(weights.rows()) {
-        let wp: f64 = w.iter().zip(&p).map(|(&w, &p)| f64::from(w) * p).sum();
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = (f64::from(w[j]) * p[j] - wp * p[j]) as f32;
+impl Jsma {
+    /// `alpha` and `beta` at `x` (see the module docs), or `None` when `x` is classified as
+    /// the goal's target.
+    fn saliency(
+        &self,
+        oracle: &mut Oracle,
+        x: ArrayView3<f32>,
+        goal: Goal,
+        classes: usize,
+    ) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
+        let target = goal.target().ok_or_else(|| Error::Internal {
+            message: "jsma was given an untargeted goal".into(),
+        })?;
+        let as_f64 = |g: ArrayView3<f32>| -> Vec<f64> { g.iter().map(|&v| f64::from(v)).collect() };
+        match self.scores {
+            Output::Probabilities => {
+                // The targeted cross-entropy's gradient J^T (p - e_t) = -alpha / p_t.
+                let seeds = Loss::CrossEntropy.seeds(goal, classes);
+                let (z, grad) = oracle.loss_gradient_one(x, &seeds)?;
+                if argmax(z.iter().copied()) == target {
+                    return Ok(None);
+                }
+                let p_target = softmax_at(z.view(), target);
+                let alpha: Vec<f64> = as_f64(grad.view()).iter().map(|g| -p_target * g).collect();
+                let beta = alpha.iter().map(|a| -a).collect();
+                Ok(Some((alpha, beta)))
+            }
+            Output::Logits => {
+                let mut seeds = Array2::<f32>::ones((2, classes));
+                seeds.row_mut(0).fill(0.0);
+                seeds[[0, target]] = 1.0;
+                seeds[[1, target]] = 0.0;
+                let (z, grads) = oracle.vjp_many(x, seeds.view())?;
+                if argmax(z.iter().copied()) == target {
+                    return Ok(None);
+                }
+                Ok(Some((
+                    as_f64(grads.index_axis(Axis(0), 0)),
+                    as_f64(grads.index_axis(Axis(0), 1)),
+                )))
+            }
         }
     }
-    seeds
+}
+
+/// The softmax probability of class `k` at logits `z`, in f64.
+fn softmax_at(z: ArrayView1<f32>, k: usize) -> f64 {
+    let top = z
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+    let total: f64 = z.iter().map(|&v| (f64::from(v) - top).exp()).sum();
+    (f64::from(z[k]) - top).exp() / total
 }
 
 /// The searchable pair `p < q` maximising `(alpha_p + alpha_q) * -(beta_p + beta_q)` among
@@ -199,8 +213,75 @@ fn best_pair(alpha: &[f64], beta: &[f64], searchable: &[bool]) -> Option<(usize,
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use ndarray::Axis;
 
+    use super::*;
+    use crate::attacks::tests::{dense_model, images};
+    use crate::model::Classifier;
+
+    /// The seeds whose vector-Jacobian products with the logits `z` are the gradients of the
+    /// probabilities weighted by each row of `weights`: `sum_i w_i p_i (e_i - p)`.
+    fn probability_seeds(
+        weights: &Array2<f32>,
+        z: impl Iterator<Item = f32> + Clone,
+    ) -> Array2<f32> {
+        let top = z.clone().fold(f32::NEG_INFINITY, f32::max);
+        let e: Vec<f64> = z.map(|v| f64::from(v - top).exp()).collect();
+        let total: f64 = e.iter().sum();
+        let p: Vec<f64> = e.iter().map(|v| v / total).collect();
+        let mut seeds = Array2::<f32>::zeros(weights.dim());
+        for (mut out, w) in seeds.rows_mut().into_iter().zip(weights.rows()) {
+            let wp: f64 = w.iter().zip(&p).map(|(&w, &p)| f64::from(w) * p).sum();
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = (f64::from(w[j]) * p[j] - wp * p[j]) as f32;
+            }
+        }
+        seeds
+    }
+
+    #[test]
+    fn one_query_gives_the_saliency_of_the_two_probability_seeds() {
+        let model = dense_model(51);
+        let x = images(3, -0.4, 0.4, 52);
+        let labels = model.predict(x.view()).expect("predict");
+        let jsma = Jsma {
+            gamma: 0.1,
+            theta: 1.0,
+            scores: Output::Probabilities,
+        };
+        for (image, &label) in x.axis_iter(Axis(0)).zip(&labels) {
+            let target = (label + 1) % 10;
+            let goal = Goal::Targeted { label, target };
+            let mut oracle = Oracle::new(&model);
+            let (alpha, beta) = jsma
+                .saliency(&mut oracle, image, goal, 10)
+                .expect("saliency")
+                .expect("not yet the target");
+            assert_eq!(
+                (oracle.queries().gradient, oracle.queries().forward),
+                (1, 0)
+            );
+            // The reference: a forward pass, then the seeds p_t (e_t - p) and
+            // sum_{i != t} p_i (e_i - p).
+            let z = oracle.logits_one(image).expect("logits");
+            let mut weights = Array2::<f32>::ones((2, 10));
+            weights.row_mut(0).fill(0.0);
+            weights[[0, target]] = 1.0;
+            weights[[1, target]] = 0.0;
+            let seeds = probability_seeds(&weights, z.iter().copied());
+            let (_, grads) = oracle.vjp_many(image, seeds.view()).expect("vjp");
+            let scale = alpha.iter().fold(0f64, |m, a| m.max(a.abs()));
+            assert!(scale > 0.0);
+            for (k, want) in [(0, &alpha), (1, &beta)] {
+                for (g, w) in grads.index_axis(Axis(0), k).iter().zip(want.iter()) {
+                    assert!(
+                        (f64::from(*g) - w).abs() <= 1e-5 * scale,
+                        "row {k}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
     /// The softmax of `z`.
     fn softmax(z: &[f64]) -> Vec<f64> {
         let e: Vec<f64> = z.iter().map(|v| v.exp()).collect();

@@ -4,7 +4,7 @@
 use ndarray::ArrayView1;
 
 use super::{Goal, Output};
-use crate::model::argmax;
+use crate::model::{argmax, LogitSeeds};
 
 /// Which loss a gradient attack follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,23 @@ impl Loss {
         match self {
             Loss::CrossEntropy => Output::Probabilities,
             Loss::Margin => Output::Logits,
+        }
+    }
+
+    /// The loss's gradient with respect to the logits as a function of the logits, for a
+    /// model with `classes` logits: the same seed [`Loss::eval`] computes, left for the VJP
+    /// graph to evaluate at the logits it computes. (Where every class but the kept one
+    /// has a NaN or minus-infinite logit the margin's other class differs: the graph takes
+    /// the first class, [`strongest_other`] one other than the kept one.)
+    pub fn seeds(self, goal: Goal, classes: usize) -> LogitSeeds {
+        let (class, sign) = match goal {
+            Goal::Untargeted { label } => (label, 1.0f32),
+            Goal::Targeted { target, .. } => (target, -1.0f32),
+        };
+        match self {
+            // Untargeted: onehot(label) - softmax(z); targeted: softmax(z) - onehot(target).
+            Loss::CrossEntropy => LogitSeeds::cross_entropy(classes, class, -sign),
+            Loss::Margin => LogitSeeds::margin(classes, class, sign),
         }
     }
 
@@ -96,5 +113,42 @@ pub fn strongest_other(z: ArrayView1<f32>, class: usize) -> usize {
         usize::from(class == 0)
     } else {
         other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+
+    use super::*;
+
+    #[test]
+    fn seeds_evaluate_to_the_losses_gradients() {
+        let z = [0.3f32, -1.2, 2.5, 2.5, 0.0];
+        let goals = [
+            Goal::Untargeted { label: 2 },
+            Goal::Untargeted { label: 4 },
+            Goal::Targeted {
+                label: 2,
+                target: 0,
+            },
+            Goal::Targeted {
+                label: 0,
+                target: 3,
+            },
+        ];
+        let logits = Array2::from_shape_vec((1, z.len()), z.to_vec()).expect("shape");
+        for loss in [Loss::CrossEntropy, Loss::Margin] {
+            for goal in goals {
+                let (_, want) = loss.eval(logits.row(0), goal);
+                let got = loss.seeds(goal, z.len()).at(logits.view());
+                for (k, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - w).abs() < 1e-6,
+                        "{loss:?} {goal:?} class {k}: {g} vs {w}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ mod fgsm;
 mod hop_skip_jump;
 mod jsma;
 mod losses;
+mod margin_queries;
 mod nes;
 mod oracle;
 mod params;

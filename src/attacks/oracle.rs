@@ -3,7 +3,7 @@
 use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis};
 
 use crate::error::{Error, Result};
-use crate::model::Differentiable;
+use crate::model::{Differentiable, LogitSeeds};
 
 /// Queries one attack run made, in images.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,6 +71,20 @@ impl<'m> Oracle<'m> {
     ) -> Result<(Array1<f32>, Array3<f32>)> {
         let seed = ArrayView2::from_shape((1, seed.len()), seed).map_err(internal)?;
         let (logits, grads) = self.vjp(image.insert_axis(Axis(0)), seed)?;
+        let grad = grads.index_axis_move(Axis(0), 0);
+        Ok((first_row(logits)?, grad))
+    }
+
+    /// Logits `z` of one image and the input gradient of a loss whose gradient with respect
+    /// to the logits is `seeds` (one row) evaluated at `z`; one gradient query, as the
+    /// model's VJP graph computes the seed from its own logits.
+    pub fn loss_gradient_one(
+        &mut self,
+        image: ArrayView3<f32>,
+        seeds: &LogitSeeds,
+    ) -> Result<(Array1<f32>, Array3<f32>)> {
+        self.queries.gradient += 1;
+        let (logits, grads) = self.model.vjp_seeds(image.insert_axis(Axis(0)), seeds)?;
         let grad = grads.index_axis_move(Axis(0), 0);
         Ok((first_row(logits)?, grad))
     }

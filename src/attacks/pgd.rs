@@ -168,21 +168,28 @@ impl Attack for Pgd {
         let eps = radius(problem)?;
         let alpha = self.step_ratio * eps / self.steps as f64;
         let mut best: Option<(f64, Array3<f32>)> = None;
+        let seeds = self.loss.seeds(problem.goal, oracle.classes());
         for _ in 0..self.restarts {
             let mut x = self.start(problem, eps, rng);
             for t in 0..=self.steps {
-                let logits = oracle.logits_one(x.view())?;
+                // One query gives an iterate's logits and its loss gradient (the VJP graph
+                // takes the seed at its own logits); the last iterate needs only logits.
+                let (logits, grad) = if t < self.steps {
+                    let (logits, grad) = oracle.loss_gradient_one(x.view(), &seeds)?;
+                    (logits, Some(grad))
+                } else {
+                    (oracle.logits_one(x.view())?, None)
+                };
                 if problem.goal.reached_by(argmax(logits.iter().copied())) {
                     return Ok(x);
                 }
-                let (loss, seed) = self.loss.eval(logits.view(), problem.goal);
-                if t == self.steps {
+                let Some(grad) = grad else {
+                    let (loss, _) = self.loss.eval(logits.view(), problem.goal);
                     if best.as_ref().is_none_or(|(l, _)| loss < *l) {
                         best = Some((loss, x));
                     }
                     break;
-                }
-                let (_, grad) = oracle.vjp_one(x.view(), &seed)?;
+                };
                 self.step(&mut x, grad.view(), alpha);
                 self.project(&mut x, problem, eps);
             }

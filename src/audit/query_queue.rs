@@ -31,7 +31,7 @@ use ndarray::{
 };
 
 use crate::error::{Error, Result};
-use crate::model::{Classifier, Differentiable, CHUNK};
+use crate::model::{Classifier, Differentiable, LogitSeeds, CHUNK};
 
 /// How many runs are in flight and how large a batch grows before it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,10 +134,10 @@ where
         .collect()
 }
 
-/// A query: images, and for a gradient query the seed of its vector-Jacobian product.
+/// A query: images, and for a gradient query the seeds of its vector-Jacobian products.
 struct Query {
     images: Array4<f32>,
-    seed: Option<Array2<f32>>,
+    seed: Option<LogitSeeds>,
 }
 
 /// The logits of a query's rows, and their gradients for a gradient query.
@@ -274,7 +274,7 @@ impl Queue<'_> {
             .map(|(_, q)| q)
             .filter(|q| q.seed.is_none())
             .collect();
-        let gradient: Vec<(&Query, &Array2<f32>)> = queries
+        let gradient: Vec<(&Query, &LogitSeeds)> = queries
             .iter()
             .filter_map(|(_, q)| q.seed.as_ref().map(|seed| (q, seed)))
             .collect();
@@ -287,8 +287,8 @@ impl Queue<'_> {
         let mut gradient_rows = Vec::new().into_iter();
         if !gradient.is_empty() {
             let images = stack(gradient.iter().map(|(q, _)| q.images.view()))?;
-            let seeds = stack(gradient.iter().map(|(_, seed)| seed.view()))?;
-            let (logits, grads) = self.model.vjp(images.view(), seeds.view())?;
+            let seeds = LogitSeeds::concatenate(gradient.iter().map(|(_, seeds)| *seeds))?;
+            let (logits, grads) = self.model.vjp_seeds(images.view(), &seeds)?;
             let logits = split(logits, gradient.iter().map(|(q, _)| rows(q)))?;
             let grads = split(grads, gradient.iter().map(|(q, _)| rows(q)))?;
             gradient_rows = logits
@@ -405,13 +405,21 @@ impl Differentiable for Queued<'_, '_> {
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
     ) -> Result<(Array2<f32>, Array4<f32>)> {
-        if seed.shape() != [images.shape()[0], self.classes()] {
+        self.vjp_seeds(images, &LogitSeeds::fixed(seed))
+    }
+
+    fn vjp_seeds(
+        &self,
+        images: ArrayView4<f32>,
+        seeds: &LogitSeeds,
+    ) -> Result<(Array2<f32>, Array4<f32>)> {
+        if seeds.rows() != images.shape()[0] || seeds.classes() != self.classes() {
             // The model's own check gives the error; asking it directly keeps the message.
-            return self.queue.model.vjp(images, seed);
+            return self.queue.model.vjp_seeds(images, seeds);
         }
         let query = Query {
             images: images.to_owned(),
-            seed: Some(seed.to_owned()),
+            seed: Some(seeds.clone()),
         };
         match self.queue.ask(query)? {
             (logits, Some(grads)) => Ok((logits, grads)),

@@ -9,8 +9,21 @@ use super::rules::{rule_for, straight_through_reason};
 use super::GradError;
 use crate::onnx::{Attr, ConstTensor, Dim, GraphBuilder, GraphView, Node, OnnxModel, OPSET};
 
-/// Name of the VJP graph's seed input, `[batch, classes]`: d loss / d logits.
+/// Name of the VJP graph's seed input, `[batch, classes]`: d loss / d logits, or its part
+/// that does not depend on the logits (see [`vjp_graph`]).
 pub const SEED: &str = "vjp.seed";
+/// Name of the VJP graph's input `[batch, 1]`: the weight of `softmax(logits) -
+/// SEED_SOFTMAX_CLASS` in the seed.
+pub const SEED_SOFTMAX_WEIGHT: &str = "vjp.seed_softmax_weight";
+/// Name of the VJP graph's input `[batch, classes]`: a one-hot class (or zero) subtracted
+/// from the softmax.
+pub const SEED_SOFTMAX_CLASS: &str = "vjp.seed_softmax_class";
+/// Name of the VJP graph's input `[batch, 1]`: the weight of the top class's one-hot vector
+/// in the seed.
+pub const SEED_TOP_WEIGHT: &str = "vjp.seed_top_weight";
+/// Name of the VJP graph's input `[batch, classes]`, added to the logits before the top
+/// class is chosen: 0, or minus infinity on a class to skip.
+pub const SEED_TOP_MASK: &str = "vjp.seed_top_mask";
 /// Metadata key of a VJP graph whose gradients are straight-through estimates (quantized
 /// models); its value says why. See [`straight_through`].
 pub const STRAIGHT_THROUGH: &str = "vjp_straight_through";
@@ -19,6 +32,12 @@ pub const GRAD_INPUT: &str = "vjp.grad_input";
 
 /// Builds the VJP graph of `model` (see the module docs). It is written next to the model
 /// as `<model>.vjp.onnx` if saved; nothing is written here.
+///
+/// The seed the backward pass starts from is computed in the graph from the model's own
+/// logits `z`, so that losses whose gradient depends on `z` need no forward query first:
+/// `SEED + SEED_SOFTMAX_WEIGHT * (softmax(z) - SEED_SOFTMAX_CLASS) + SEED_TOP_WEIGHT *
+/// onehot(argmax(z + SEED_TOP_MASK))` (a fixed seed has both weights 0; see
+/// `crate::model::LogitSeeds`).
 pub fn vjp_graph(model: &OnnxModel) -> Result<OnnxModel, GradError> {
     let view = model.view()?;
     let path = model.path().to_path_buf();
@@ -43,13 +62,25 @@ pub fn vjp_graph(model: &OnnxModel) -> Result<OnnxModel, GradError> {
     let mut b = GraphBuilder::from_model(model);
     // Backward rules need opset 17 (ScatterElements with reduction, ReduceSum axes as an
     // input); newer models keep their own opset, older ones are normalised up to 17.
-    b.set_opset(view.opset.max(OPSET));
+    let opset = view.opset.max(OPSET);
+    b.set_opset(opset);
     b.input(&input.name, &image_dims);
     b.input(SEED, &[None, Some(classes)]);
+    b.input(SEED_SOFTMAX_WEIGHT, &[None, Some(1)]);
+    b.input(SEED_SOFTMAX_CLASS, &[None, Some(classes)]);
+    b.input(SEED_TOP_WEIGHT, &[None, Some(1)]);
+    b.input(SEED_TOP_MASK, &[None, Some(classes)]);
     for node in &nodes {
         b.add(node.clone());
     }
-    let seeds = [(signature.logits.clone(), SEED.to_string())];
+    let seed = append_seed(
+        &mut b,
+        opset,
+        &signature.logits,
+        classes,
+        view.shape(&signature.logits),
+    );
+    let seeds = [(signature.logits.clone(), seed)];
     let grads = append_backward(
         &mut b,
         &view,
@@ -67,6 +98,141 @@ pub fn vjp_graph(model: &OnnxModel) -> Result<OnnxModel, GradError> {
         b.metadata(STRAIGHT_THROUGH, &reason);
     }
     Ok(b.finish(vjp_path(model.path()))?)
+}
+
+/// Appends the nodes that compute the backward pass's seed from the graph's inputs and the
+/// logits `logits` (see [`vjp_graph`]) in a graph of `opset`, and returns the seed's name,
+/// shaped like the logits.
+fn append_seed(
+    b: &mut GraphBuilder,
+    opset: i64,
+    logits: &str,
+    classes: usize,
+    logits_shape: Option<&[Dim]>,
+) -> String {
+    let classes_i64 = i64::try_from(classes).unwrap_or(i64::MAX);
+    b.node("Flatten", &[logits], &["vjp.z"], &[("axis", Attr::Int(1))]);
+    // softmax(z) spelled out, its sum a product with a vector of ones: tract's Softmax and
+    // ReduceSum sum a row in an order that depends on where the row lies in memory, so a
+    // row's seed would depend on its position in the batch; a matrix product sums every
+    // row in the same order.
+    if opset >= 18 {
+        // ReduceMax takes its axes as an input from opset 18 on.
+        b.constant("vjp.max_axes", &ConstTensor::i64(&[1], vec![1]));
+        b.node(
+            "ReduceMax",
+            &["vjp.z", "vjp.max_axes"],
+            &["vjp.z_max"],
+            &[("keepdims", Attr::Int(1))],
+        );
+    } else {
+        b.node(
+            "ReduceMax",
+            &["vjp.z"],
+            &["vjp.z_max"],
+            &[("axes", Attr::Ints(vec![1])), ("keepdims", Attr::Int(1))],
+        );
+    }
+    b.node("Sub", &["vjp.z", "vjp.z_max"], &["vjp.z_shifted"], &[]);
+    b.node("Exp", &["vjp.z_shifted"], &["vjp.z_exp"], &[]);
+    b.constant(
+        "vjp.ones",
+        &ConstTensor::f32(&[classes, 1], vec![1.0; classes]),
+    );
+    b.node(
+        "MatMul",
+        &["vjp.z_exp", "vjp.ones"],
+        &["vjp.z_exp_sum"],
+        &[],
+    );
+    // softmax(z) - h for a one-hot (or zero) h: (exp ⊙ (1 - h) - h * sum(exp ⊙ (1 - h))) /
+    // sum(exp), so that h's entry is minus the sum of the other probabilities rather than
+    // 1 - p_h, which rounds to 0 in f32 once the model is confident.
+    b.constant("vjp.one", &ConstTensor::f32(&[], vec![1.0]));
+    b.node(
+        "Sub",
+        &["vjp.one", SEED_SOFTMAX_CLASS],
+        &["vjp.not_class"],
+        &[],
+    );
+    b.node("Mul", &["vjp.z_exp", "vjp.not_class"], &["vjp.others"], &[]);
+    b.node(
+        "MatMul",
+        &["vjp.others", "vjp.ones"],
+        &["vjp.others_sum"],
+        &[],
+    );
+    b.node(
+        "Mul",
+        &[SEED_SOFTMAX_CLASS, "vjp.others_sum"],
+        &["vjp.class_part"],
+        &[],
+    );
+    b.node(
+        "Sub",
+        &["vjp.others", "vjp.class_part"],
+        &["vjp.numerator"],
+        &[],
+    );
+    b.node(
+        "Div",
+        &["vjp.numerator", "vjp.z_exp_sum"],
+        &["vjp.softmax"],
+        &[],
+    );
+    b.node(
+        "Mul",
+        &[SEED_SOFTMAX_WEIGHT, "vjp.softmax"],
+        &["vjp.softmax_term"],
+        &[],
+    );
+    b.node("Add", &["vjp.z", SEED_TOP_MASK], &["vjp.z_masked"], &[]);
+    b.node(
+        "ArgMax",
+        &["vjp.z_masked"],
+        &["vjp.top"],
+        &[("axis", Attr::Int(1)), ("keepdims", Attr::Int(1))],
+    );
+    b.constant(
+        "vjp.class_indices",
+        &ConstTensor::i64(&[1, classes], (0..classes_i64).collect()),
+    );
+    b.node(
+        "Equal",
+        &["vjp.class_indices", "vjp.top"],
+        &["vjp.is_top"],
+        &[],
+    );
+    // 1 = FLOAT in ONNX's TensorProto.DataType.
+    b.node(
+        "Cast",
+        &["vjp.is_top"],
+        &["vjp.top_onehot"],
+        &[("to", Attr::Int(1))],
+    );
+    b.node(
+        "Mul",
+        &[SEED_TOP_WEIGHT, "vjp.top_onehot"],
+        &["vjp.top_term"],
+        &[],
+    );
+    b.node(
+        "Sum",
+        &[SEED, "vjp.softmax_term", "vjp.top_term"],
+        &["vjp.seed_total"],
+        &[],
+    );
+    if logits_shape.is_some_and(|dims| dims.len() == 2) {
+        return "vjp.seed_total".into();
+    }
+    b.node("Shape", &[logits], &["vjp.logits_shape"], &[]);
+    b.node(
+        "Reshape",
+        &["vjp.seed_total", "vjp.logits_shape"],
+        &["vjp.seed_shaped"],
+        &[],
+    );
+    "vjp.seed_shaped".into()
 }
 
 /// Why the gradients of VJP graph `vjp` are straight-through estimates rather than exact,

@@ -2,9 +2,12 @@
 //! ONNX Runtime both run.
 //!
 //! [`vjp_graph`] turns a classifier into a graph with inputs `x` (the model's image input)
-//! and [`SEED`] (d loss / d logits, `[batch, classes]`) and outputs the logits and
-//! [`GRAD_INPUT`] = `seed^T · d logits / d x`. Any loss on logits is a seed computed by the
-//! caller, so one run of the graph gives that loss's input gradient.
+//! and the seed (d loss / d logits, `[batch, classes]`) and outputs the logits and
+//! [`GRAD_INPUT`] = `seed^T · d logits / d x`. The seed is [`SEED`] plus two terms the
+//! graph computes from its own logits, weighted per row by [`SEED_SOFTMAX_WEIGHT`] (with
+//! [`SEED_SOFTMAX_CLASS`]) and [`SEED_TOP_WEIGHT`] (with [`SEED_TOP_MASK`]): cross-entropy's
+//! and the logit margin's gradients, so one run of the graph gives their input gradient at the
+//! logits it computes.
 //!
 //! Backward rules live in `rules/`, one file per op family, registered in `rules/mod.rs`.
 
@@ -14,7 +17,10 @@ mod opset;
 mod rules;
 mod training;
 
-pub use backward::{straight_through, vjp_graph, GRAD_INPUT, SEED, STRAIGHT_THROUGH};
+pub use backward::{
+    straight_through, vjp_graph, GRAD_INPUT, SEED, SEED_SOFTMAX_CLASS, SEED_SOFTMAX_WEIGHT,
+    SEED_TOP_MASK, SEED_TOP_WEIGHT, STRAIGHT_THROUGH,
+};
 pub use error::GradError;
 pub use rules::supported_ops;
 pub use training::{

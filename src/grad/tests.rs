@@ -106,6 +106,60 @@ fn exporter_idioms_differentiate_at_opsets_11_to_19() {
 }
 
 #[test]
+fn seeds_computed_from_the_logits_match_their_closed_form_at_every_opset() {
+    use crate::model::LogitSeeds;
+    let x = Array4::from_shape_fn((3, 1, 4, 4), |(n, _, h, w)| {
+        (n * 16 + h * 4 + w) as f32 / 30.0 - 0.5
+    });
+    // Row 0: cross-entropy on class 2, softmax(z) - e2; row 1: the margin keeping class 0,
+    // e0 - e(top other); row 2: a fixed part plus both terms, the softmax less e1 and the
+    // top class unmasked.
+    let rows = [
+        LogitSeeds::cross_entropy(CLASSES, 2, 1.0),
+        LogitSeeds::margin(CLASSES, 0, 1.0),
+        LogitSeeds::one(&[0.5, -0.25, 2.0], -2.0, 3.0, None).with_softmax_class(1),
+    ];
+    let seeds = LogitSeeds::concatenate(rows.iter()).expect("seeds");
+    let w = Array2::from_shape_vec((CLASSES, PIXELS), weights()).expect("w");
+    for opset in [11, 13, 17, 18, 19] {
+        let model = exported_linear(opset);
+        let vjp = vjp_graph(&model).unwrap_or_else(|e| panic!("opset {opset}: {e}"));
+        let plan = TractPlan::new(&model).expect("forward plan");
+        let z = plan.logits(x.view()).expect("forward");
+        let vjp_plan = VjpPlan::new(&vjp, plan.input(), CLASSES).expect("vjp plan");
+        let (logits, grad) = vjp_plan.run_seeds(x.view(), seeds.inputs()).expect("run");
+        assert_eq!(logits, z, "opset {opset}");
+        // d(seed(z) · z) / dx with the seed held at z = W^T seed(z).
+        let mut seed = Array2::<f64>::zeros((3, CLASSES));
+        for (i, row) in z.rows().into_iter().enumerate() {
+            let exps: Vec<f64> = row.iter().map(|&v| f64::from(v).exp()).collect();
+            let sum: f64 = exps.iter().sum();
+            let softmax: Vec<f64> = exps.iter().map(|e| e / sum).collect();
+            let top_other = if row[1] >= row[2] { 1 } else { 2 };
+            let top = (0..CLASSES).fold(0, |t, k| if row[k] > row[t] { k } else { t });
+            for k in 0..CLASSES {
+                seed[[i, k]] = match i {
+                    0 => softmax[k] - f64::from(u8::from(k == 2)),
+                    1 => f64::from(u8::from(k == 0)) - f64::from(u8::from(k == top_other)),
+                    _ => {
+                        [0.5, -0.25, 2.0][k] - 2.0 * (softmax[k] - f64::from(u8::from(k == 1)))
+                            + 3.0 * f64::from(u8::from(k == top))
+                    }
+                };
+            }
+        }
+        let expected = seed.dot(&w.mapv(f64::from));
+        let grad = grad.to_shape((3, PIXELS)).expect("flat").to_owned();
+        for (a, e) in grad.iter().zip(expected.iter()) {
+            assert!(
+                (f64::from(*a) - e).abs() < 1e-5,
+                "opset {opset}: {a} vs {e}"
+            );
+        }
+    }
+}
+
+#[test]
 fn ops_without_rules_on_the_gradient_path_are_all_named() {
     let mut b = GraphBuilder::new("cos-sin");
     b.input("x", &[None, Some(1), Some(2), Some(2)]);

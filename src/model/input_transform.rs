@@ -9,7 +9,7 @@
 
 use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Axis};
 
-use super::{Classifier, Differentiable};
+use super::{Classifier, Differentiable, LogitSeeds};
 use crate::error::{Error, Result};
 
 /// A per-channel affine map from the dataset's scale to a model's input scale.
@@ -154,12 +154,34 @@ impl Differentiable for Transformed<'_> {
         if self.transform.is_identity() {
             return self.model.vjp(images, seed);
         }
-        let (logits, mut grads) = self.model.vjp(self.transform.apply(images)?.view(), seed)?;
+        let (logits, grads) = self.model.vjp(self.transform.apply(images)?.view(), seed)?;
+        Ok((logits, self.scale_back(grads)))
+    }
+
+    fn vjp_seeds(
+        &self,
+        images: ArrayView4<f32>,
+        seeds: &LogitSeeds,
+    ) -> Result<(Array2<f32>, Array4<f32>)> {
+        if self.transform.is_identity() {
+            return self.model.vjp_seeds(images, seeds);
+        }
+        let (logits, grads) = self
+            .model
+            .vjp_seeds(self.transform.apply(images)?.view(), seeds)?;
+        Ok((logits, self.scale_back(grads)))
+    }
+}
+
+impl Transformed<'_> {
+    /// Gradients with respect to the transformed images as gradients with respect to the
+    /// dataset-scale ones.
+    fn scale_back(&self, mut grads: Array4<f32>) -> Array4<f32> {
         for (c, mut channel) in grads.axis_iter_mut(Axis(1)).enumerate() {
             let s = self.transform.scale[c];
             channel.mapv_inplace(|g| s * g);
         }
-        Ok((logits, grads))
+        grads
     }
 }
 

@@ -5,6 +5,7 @@ mod batching;
 mod finite_difference;
 mod gradient_source;
 mod input_transform;
+mod logit_seeds;
 mod tract_classifier;
 mod tract_differentiable;
 mod vjp_agreement;
@@ -15,6 +16,7 @@ pub use finite_difference::{
 };
 pub use gradient_source::GradientSource;
 pub use input_transform::{InputTransform, Transformed};
+pub use logit_seeds::LogitSeeds;
 pub use tract_classifier::TractClassifier;
 pub use tract_differentiable::TractDifferentiable;
 
@@ -54,6 +56,23 @@ pub trait Differentiable: Classifier {
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
     ) -> Result<(Array2<f32>, Array4<f32>)>;
+
+    /// Logits `(n, classes)` and `seed(z)^T · d logits / d images` `(n, c, h, w)`, where
+    /// each image's seed is a function of its own logits `z` (see [`LogitSeeds`]). Models
+    /// whose VJP graph evaluates the seeds itself answer in one query; this default asks for
+    /// the logits first when some seed depends on them.
+    fn vjp_seeds(
+        &self,
+        images: ArrayView4<f32>,
+        seeds: &LogitSeeds,
+    ) -> Result<(Array2<f32>, Array4<f32>)> {
+        if seeds.is_fixed() {
+            return self.vjp(images, seeds.fixed.view());
+        }
+        check_seed(images, seeds.fixed.view(), self.classes())?;
+        let logits = self.logits(images)?;
+        self.vjp(images, seeds.at(logits.view()).view())
+    }
 }
 
 /// Checks that `seed` has one row of `classes` values per image.

@@ -49,6 +49,7 @@ impl Classifier for TractClassifier {
     }
 
     fn logits(&self, images: ArrayView4<f32>) -> Result<Array2<f32>> {
+        self.plan.check_shape(images)?;
         let parts = par_chunks(images, |_, chunk| Ok(self.plan.logits(chunk)?))?;
         join(&parts)
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use ndarray::{Array2, Array4, ArrayView2, ArrayView4};
 
 use super::batching::{join, par_chunks, CHUNK};
-use super::{Classifier, Differentiable, TractClassifier};
+use super::{Classifier, Differentiable, LogitSeeds, TractClassifier};
 use crate::error::Result;
 use crate::grad::vjp_graph;
 use crate::onnx::{OnnxError, OnnxModel, VjpPlan};
@@ -80,10 +80,20 @@ impl Differentiable for TractDifferentiable {
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
     ) -> Result<(Array2<f32>, Array4<f32>)> {
-        super::check_seed(images, seed, self.classes())?;
+        self.vjp_seeds(images, &LogitSeeds::fixed(seed))
+    }
+
+    /// One query: the VJP graph computes each seed from its own logits.
+    fn vjp_seeds(
+        &self,
+        images: ArrayView4<f32>,
+        seeds: &LogitSeeds,
+    ) -> Result<(Array2<f32>, Array4<f32>)> {
+        super::check_seed(images, seeds.fixed.view(), self.classes())?;
+        self.forward.plan().check_shape(images)?;
         let parts = par_chunks(images, |start, chunk| {
-            let rows = seed.slice(ndarray::s![start..start + chunk.shape()[0], ..]);
-            Ok(self.vjp.run(chunk, rows)?)
+            let rows = seeds.slice(start, chunk.shape()[0]);
+            Ok(self.vjp.run_seeds(chunk, rows.inputs())?)
         })?;
         let (logits, grads): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
         let (logits, grad) = (join(&logits)?, join(&grads)?);

@@ -27,7 +27,7 @@ pub use signature::{ImageInput, Layout, Signature};
 pub use summary::{ModelSummary, TensorInfo};
 pub use tract_plan::TractPlan;
 pub use view::GraphView;
-pub use vjp_plan::VjpPlan;
+pub use vjp_plan::{SeedInputs, VjpPlan};
 
 #[cfg(test)]
 mod tests;

@@ -110,7 +110,8 @@ impl TractPlan {
         profile_plan(&self.path, &self.plan, &tvec!(tensor.into()), runs)
     }
 
-    fn check_shape(&self, images: ArrayView4<f32>) -> Result<(), OnnxError> {
+    /// Checks that `images` have the model's image shape; the error names the whole batch.
+    pub fn check_shape(&self, images: ArrayView4<f32>) -> Result<(), OnnxError> {
         let [c, h, w] = self.input.chw();
         let shape = images.shape();
         if shape[1..] != [c, h, w] {

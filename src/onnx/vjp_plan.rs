@@ -1,5 +1,6 @@
 //! Running a vector-Jacobian-product graph with tract: inputs images and a seed
-//! (d loss / d logits), outputs logits and `seed^T · d logits / d images`.
+//! (d loss / d logits, given as [`SeedInputs`]), outputs logits and
+//! `seed^T · d logits / d images`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,34 @@ use super::signature::{ImageInput, Layout};
 use super::tract_plan::{image_fact, one_line, to_model_layout};
 use super::{OnnxError, OnnxModel};
 
+/// The seed inputs of a VJP graph, one row per image (see `crate::grad::vjp_graph`): the
+/// seed's fixed part `(n, classes)`, the weight of `softmax(logits) - softmax_class` `(n, 1)`
+/// and its one-hot class `(n, classes)`, the weight of the top class's one-hot vector
+/// `(n, 1)`, and the mask added to the logits before the top class is chosen `(n, classes)`.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedInputs<'a> {
+    /// The part of the seed that does not depend on the logits.
+    pub fixed: ArrayView2<'a, f32>,
+    /// The weight of `softmax(logits) - softmax_class`.
+    pub softmax_weight: ArrayView2<'a, f32>,
+    /// The one-hot class (or zero) subtracted from the softmax.
+    pub softmax_class: ArrayView2<'a, f32>,
+    /// The weight of the top class's one-hot vector.
+    pub top_weight: ArrayView2<'a, f32>,
+    /// Added to the logits before the top class is chosen.
+    pub top_mask: ArrayView2<'a, f32>,
+}
+
+impl SeedInputs<'_> {
+    /// Whether the seed does not depend on the logits.
+    fn is_fixed(&self) -> bool {
+        self.softmax_weight
+            .iter()
+            .chain(self.top_weight.iter())
+            .all(|&w| w == 0.0)
+    }
+}
+
 /// tract plans of a VJP graph (see `crate::grad::vjp_graph`), each compiled on first use: one
 /// with a symbolic batch, and plans for concrete batch sizes (see
 /// [`VjpPlan::with_concrete_batches`]). Where concrete plans serve every batch, the symbolic
@@ -25,6 +54,9 @@ pub struct VjpPlan {
     symbolic: OnceLock<Result<Arc<TypedSimplePlan>, String>>,
     input: ImageInput,
     classes: usize,
+    /// Whether the graph takes the logit-dependent seed inputs (graphs built for one test
+    /// take only the fixed seed).
+    seed_terms: bool,
     /// The parsed graph, kept to compile plans.
     inference: InferenceModel,
     /// Batch sizes up to this one run on a plan compiled for their size.
@@ -35,17 +67,31 @@ pub struct VjpPlan {
 }
 
 impl VjpPlan {
-    /// Parses `vjp`, whose inputs are the image input described by `input` and a seed
-    /// `[batch, classes]`, and whose outputs are the logits and the input gradient; tract
-    /// compiles it on first use, and an error there is an error of that run.
+    /// Parses `vjp`, whose inputs are the image input described by `input` and the
+    /// [`SeedInputs`] (or only their fixed part), and whose outputs are the logits and the
+    /// input gradient; tract compiles it on first use, and an error there is an error of
+    /// that run.
     pub fn new(vjp: &OnnxModel, input: &ImageInput, classes: usize) -> Result<Self, OnnxError> {
         let path = vjp.path().to_path_buf();
         let parsed = guard(&path, || tract_onnx::onnx().parse(vjp.proto(), None))?;
+        let seed_terms = match parsed.model.inputs.len() {
+            2 => false,
+            6 => true,
+            n => {
+                return Err(OnnxError::Run {
+                    path,
+                    reason: format!(
+                    "a vjp graph takes the images and 1 or 5 seed inputs, this one has {n} inputs"
+                ),
+                })
+            }
+        };
         Ok(VjpPlan {
             path,
             symbolic: OnceLock::new(),
             input: input.clone(),
             classes,
+            seed_terms,
             inference: parsed.model,
             concrete_up_to: 0,
             concrete: Mutex::new(HashMap::new()),
@@ -111,7 +157,15 @@ impl VjpPlan {
         let compiled = self.symbolic.get_or_init(|| {
             let batch = self.inference.symbols.sym("batch").to_dim();
             let inference = self.inference.clone();
-            compile(&self.path, inference, &self.input, self.classes, batch).map_err(|e| match e {
+            let compiled = compile(
+                &self.path,
+                inference,
+                &self.input,
+                self.classes,
+                self.seed_terms,
+                batch,
+            );
+            compiled.map_err(|e| match e {
                 OnnxError::Tract { reason, .. } => reason,
                 other => other.to_string(),
             })
@@ -127,18 +181,28 @@ impl VjpPlan {
     /// (a Squeeze without axes drops it), and then the symbolic plan serves.
     fn concrete_plan(&self, n: usize) -> Option<Arc<TypedSimplePlan>> {
         let inference = self.inference.clone();
-        let plan = compile(&self.path, inference, &self.input, self.classes, n.to_dim()).ok()?;
+        let plan = compile(
+            &self.path,
+            inference,
+            &self.input,
+            self.classes,
+            self.seed_terms,
+            n.to_dim(),
+        )
+        .ok()?;
         let [c, h, w] = self.input.chw();
-        let (x, s) = self
+        let seed = Array2::zeros((n, self.classes));
+        let inputs = self
             .inputs(
                 Array4::zeros((n, c, h, w)).view(),
-                Array2::zeros((n, self.classes)).view(),
+                zero_terms(seed.view()).as_inputs(seed.view()),
             )
             .ok()?;
-        let outputs = guard_run(&self.path, || plan.run(tvec!(x.clone().into(), s.into()))).ok()?;
+        let image_shape = inputs[0].shape().to_vec();
+        let outputs = guard_run(&self.path, || plan.run(inputs)).ok()?;
         let fits = outputs.len() == 2
             && outputs[0].shape() == [n, self.classes]
-            && outputs[1].shape() == x.shape();
+            && outputs[1].shape() == image_shape.as_slice();
         fits.then_some(plan)
     }
 
@@ -147,53 +211,92 @@ impl VjpPlan {
         &self.path
     }
 
-    /// tract's time per op kind over `runs` runs of the plan on `images` and `seed` (one
-    /// chunk), on the calling thread.
+    /// tract's time per op kind over `runs` runs of the plan on `images` and the fixed
+    /// `seed` (one chunk), on the calling thread.
     pub fn profile(
         &self,
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
         runs: usize,
     ) -> Result<Vec<OpTime>, OnnxError> {
-        let (x, s) = self.inputs(images, seed)?;
+        let terms = zero_terms(seed);
+        let inputs = self.inputs(images, terms.as_inputs(seed))?;
         let plan = self.plan_for(images.shape()[0])?;
-        profile_plan(&self.path, &plan, &tvec!(x.into(), s.into()), runs)
+        profile_plan(&self.path, &plan, &inputs, runs)
     }
 
     /// The plan's input tensors, after checking their shapes.
     fn inputs(
         &self,
         images: ArrayView4<f32>,
-        seed: ArrayView2<f32>,
-    ) -> Result<(Tensor, Tensor), OnnxError> {
+        seeds: SeedInputs,
+    ) -> Result<TVec<TValue>, OnnxError> {
         let n = images.shape()[0];
         let [c, h, w] = self.input.chw();
-        if images.shape()[1..] != [c, h, w] || seed.shape() != [n, self.classes] {
+        let k = self.classes;
+        let shapes_fit = images.shape()[1..] == [c, h, w]
+            && seeds.fixed.shape() == [n, k]
+            && seeds.softmax_weight.shape() == [n, 1]
+            && seeds.softmax_class.shape() == [n, k]
+            && seeds.top_weight.shape() == [n, 1]
+            && seeds.top_mask.shape() == [n, k];
+        if !shapes_fit {
             return Err(OnnxError::InputShape {
                 path: self.path.clone(),
-                expected: format!("images [n, {c}, {h}, {w}] and seed [n, {}]", self.classes),
-                got: images.shape().iter().chain(seed.shape()).copied().collect(),
+                expected: format!(
+                    "images [n, {c}, {h}, {w}], seed, softmax class and mask [n, {k}], weights [n, 1]"
+                ),
+                got: images.shape().iter().chain(seeds.fixed.shape()).copied().collect(),
             });
         }
-        let x: Tensor = to_model_layout(images, self.input.layout).into();
-        let s: Tensor = seed.as_standard_layout().into_owned().into();
-        Ok((x, s))
+        let tensor = |a: ArrayView2<f32>| -> TValue {
+            Tensor::from(a.as_standard_layout().into_owned()).into()
+        };
+        let mut inputs: TVec<TValue> = tvec![
+            Tensor::from(to_model_layout(images, self.input.layout)).into(),
+            tensor(seeds.fixed),
+        ];
+        if self.seed_terms {
+            inputs.extend([
+                tensor(seeds.softmax_weight),
+                tensor(seeds.softmax_class),
+                tensor(seeds.top_weight),
+                tensor(seeds.top_mask),
+            ]);
+        } else if !seeds.is_fixed() {
+            return Err(OnnxError::Run {
+                path: self.path.clone(),
+                reason: "this vjp graph takes only a fixed seed".into(),
+            });
+        }
+        Ok(inputs)
     }
 
     /// Logits `(n, classes)` and the gradient `(n, c, h, w)` of `sum(seed * logits)` with
-    /// respect to `images` `(n, c, h, w)`.
+    /// respect to `images` `(n, c, h, w)`, for a fixed `seed` `(n, classes)`.
     pub fn run(
         &self,
         images: ArrayView4<f32>,
         seed: ArrayView2<f32>,
     ) -> Result<(Array2<f32>, Array4<f32>), OnnxError> {
+        self.run_seeds(images, zero_terms(seed).as_inputs(seed))
+    }
+
+    /// Logits `(n, classes)` and the gradient `(n, c, h, w)` of `sum(seed(z) * logits)`
+    /// with respect to `images` `(n, c, h, w)`, the seed computed by the graph from its
+    /// logits `z` (see [`SeedInputs`]).
+    pub fn run_seeds(
+        &self,
+        images: ArrayView4<f32>,
+        seeds: SeedInputs,
+    ) -> Result<(Array2<f32>, Array4<f32>), OnnxError> {
         let run_err = |e: TractError| OnnxError::Run {
             path: self.path.clone(),
             reason: one_line(&e),
         };
-        let (x, s) = self.inputs(images, seed)?;
+        let inputs = self.inputs(images, seeds)?;
         let plan = self.plan_for(images.shape()[0])?;
-        let outputs = guard_run(&self.path, || plan.run(tvec!(x.into(), s.into())))?;
+        let outputs = guard_run(&self.path, || plan.run(inputs))?;
         let logits = outputs[0]
             .to_plain_array_view::<f32>()
             .and_then(|v| Ok(v.into_dimensionality::<ndarray::Ix2>()?.to_owned()))
@@ -214,21 +317,55 @@ impl VjpPlan {
     }
 }
 
+/// The logit-dependent seed terms switched off, for a fixed seed like `seed`.
+struct ZeroTerms {
+    weights: Array2<f32>,
+    mask: Array2<f32>,
+}
+
+impl ZeroTerms {
+    fn as_inputs<'a>(&'a self, seed: ArrayView2<'a, f32>) -> SeedInputs<'a> {
+        SeedInputs {
+            fixed: seed,
+            softmax_weight: self.weights.view(),
+            softmax_class: self.mask.view(),
+            top_weight: self.weights.view(),
+            top_mask: self.mask.view(),
+        }
+    }
+}
+
+fn zero_terms(seed: ArrayView2<f32>) -> ZeroTerms {
+    ZeroTerms {
+        weights: Array2::zeros((seed.shape()[0], 1)),
+        mask: Array2::zeros(seed.raw_dim()),
+    }
+}
+
 /// The optimised, runnable plan of the VJP graph `inference` for image batches of `batch`
-/// (symbolic or concrete).
+/// (symbolic or concrete); `seed_terms` says whether it takes the logit-dependent seed
+/// inputs.
 fn compile(
     path: &Path,
     mut inference: InferenceModel,
     input: &ImageInput,
     classes: usize,
+    seed_terms: bool,
     batch: TDim,
 ) -> Result<Arc<TypedSimplePlan>, OnnxError> {
     let image = input.clone();
     guard_within(path, compile_limit(), move || {
-        let seed =
-            InferenceFact::dt_shape(f32::datum_type(), tvec![batch.clone(), classes.to_dim()]);
-        inference.set_input_fact(0, image_fact(&image, batch))?;
-        inference.set_input_fact(1, seed)?;
+        let fact = |width: usize| {
+            InferenceFact::dt_shape(f32::datum_type(), tvec![batch.clone(), width.to_dim()])
+        };
+        inference.set_input_fact(0, image_fact(&image, batch.clone()))?;
+        inference.set_input_fact(1, fact(classes))?;
+        if seed_terms {
+            inference.set_input_fact(2, fact(1))?;
+            inference.set_input_fact(3, fact(classes))?;
+            inference.set_input_fact(4, fact(1))?;
+            inference.set_input_fact(5, fact(classes))?;
+        }
         inference.into_optimized()?.into_runnable()
     })
 }

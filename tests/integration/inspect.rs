@@ -37,7 +37,7 @@ fn inspect_summarises_the_mnist_paper_network() {
         "            input_range = -0.5,0.5".into(),
         "            layout = nchw".into(),
         "            classes = 10".into(),
-        "gradients   exact: vjp graph of 54 nodes".into(),
+        "gradients   exact: vjp graph of 72 nodes".into(),
     ];
     assert_eq!(lines, expected, "{}", run.stdout);
 }

@@ -18,7 +18,10 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use robustaudit::arch::{forward_graph, ArchSpec, INPUT, LOGITS};
 use robustaudit::data::{load, Split};
-use robustaudit::grad::{GRAD_INPUT, SEED};
+use robustaudit::grad::{
+    GRAD_INPUT, SEED, SEED_SOFTMAX_CLASS, SEED_SOFTMAX_WEIGHT, SEED_TOP_MASK, SEED_TOP_WEIGHT,
+};
+use robustaudit::model::LogitSeeds;
 use robustaudit::model::{Classifier, Differentiable, TractDifferentiable, CHUNK};
 use robustaudit_train::runtime::{self, Device};
 
@@ -168,9 +171,17 @@ fn ort_logits_and_grad(
     images: ArrayView4<f32>,
     seed: ArrayView2<f32>,
 ) -> Result<(Array2<f32>, Array4<f32>)> {
-    let x = TensorRef::from_array_view(images)?;
-    let s = TensorRef::from_array_view(seed)?;
-    let outputs = session.run(ort::inputs![INPUT => x, SEED => s])?;
+    // A fixed seed: the logit-dependent terms weighted 0.
+    let seeds = LogitSeeds::fixed(seed);
+    let parts = seeds.inputs();
+    let outputs = session.run(ort::inputs![
+        INPUT => TensorRef::from_array_view(images)?,
+        SEED => TensorRef::from_array_view(parts.fixed)?,
+        SEED_SOFTMAX_WEIGHT => TensorRef::from_array_view(parts.softmax_weight)?,
+        SEED_SOFTMAX_CLASS => TensorRef::from_array_view(parts.softmax_class)?,
+        SEED_TOP_WEIGHT => TensorRef::from_array_view(parts.top_weight)?,
+        SEED_TOP_MASK => TensorRef::from_array_view(parts.top_mask)?,
+    ])?;
     let logits = outputs[LOGITS].try_extract_array::<f32>()?;
     let grad = outputs[GRAD_INPUT].try_extract_array::<f32>()?;
     Ok((

@@ -1,12 +1,18 @@
 //! ONNX Runtime and tract agree on the VJP graphs of the shipped specs: same logits and same
-//! input gradients, to 1e-5 relative, on real images and a random seed.
+//! input gradients, to 1e-5 relative, on real images, for a random fixed seed and for seeds
+//! the graph computes from its logits (cross-entropy's and the margin's), which must also
+//! match the same seeds computed on the host from the logits.
 
 use std::path::{Path, PathBuf};
 
 use ndarray::{s, Array2, Array4, Ix2, Ix4};
 use robustaudit::arch::{forward_graph, ArchSpec};
 use robustaudit::data::{load, Split};
-use robustaudit::grad::{vjp_graph, GRAD_INPUT, SEED};
+use robustaudit::grad::{
+    vjp_graph, GRAD_INPUT, SEED, SEED_SOFTMAX_CLASS, SEED_SOFTMAX_WEIGHT, SEED_TOP_MASK,
+    SEED_TOP_WEIGHT,
+};
+use robustaudit::model::LogitSeeds;
 use robustaudit::onnx::{OnnxModel, VjpPlan};
 use robustaudit_train::runtime::{self, Device};
 
@@ -52,17 +58,28 @@ struct VjpOutputs {
     grad: Array4<f32>,
 }
 
-/// Runs the VJP graph with tract.
+/// Runs the VJP graph with tract; with `host_seeds`, the seeds evaluated on the host at the
+/// logits of a forward run instead of by the graph.
 fn tract_vjp(
     model: &OnnxModel,
     vjp: &OnnxModel,
     images: &Array4<f32>,
-    seed: &Array2<f32>,
+    seeds: &LogitSeeds,
+    host_seeds: bool,
 ) -> VjpOutputs {
     let signature = model.signature().expect("model signature");
-    let classes = seed.shape()[1];
-    let plan = VjpPlan::new(vjp, &signature.input, classes).expect("tract vjp plan");
-    let (logits, grad) = plan.run(images.view(), seed.view()).expect("tract vjp run");
+    let plan = VjpPlan::new(vjp, &signature.input, seeds.classes()).expect("tract vjp plan");
+    let (logits, grad) = if host_seeds {
+        let fixed = LogitSeeds::fixed(Array2::zeros((BATCH, seeds.classes())).view());
+        let (logits, _) = plan
+            .run_seeds(images.view(), fixed.inputs())
+            .expect("logits");
+        let seed = seeds.at(logits.view());
+        plan.run(images.view(), seed.view()).expect("tract vjp run")
+    } else {
+        plan.run_seeds(images.view(), seeds.inputs())
+            .expect("tract vjp run")
+    };
     VjpOutputs { logits, grad }
 }
 
@@ -71,16 +88,24 @@ fn ort_vjp(
     model: &OnnxModel,
     vjp: &OnnxModel,
     images: &Array4<f32>,
-    seed: &Array2<f32>,
+    seeds: &LogitSeeds,
 ) -> VjpOutputs {
     let signature = model.signature().expect("model signature");
     let name = vjp.path().display().to_string();
     let mut session =
         runtime::session(&vjp.to_bytes(), Device::Cpu, 1, &name).expect("ort session");
+    let tensor = |a| ort::value::TensorRef::from_array_view(a).expect("input tensor");
     let x = ort::value::TensorRef::from_array_view(images.view()).expect("image tensor");
-    let s = ort::value::TensorRef::from_array_view(seed.view()).expect("seed tensor");
+    let parts = seeds.inputs();
     let outputs = session
-        .run(ort::inputs![signature.input.name.as_str() => x, SEED => s])
+        .run(ort::inputs![
+            signature.input.name.as_str() => x,
+            SEED => tensor(parts.fixed),
+            SEED_SOFTMAX_WEIGHT => tensor(parts.softmax_weight),
+            SEED_SOFTMAX_CLASS => tensor(parts.softmax_class),
+            SEED_TOP_WEIGHT => tensor(parts.top_weight),
+            SEED_TOP_MASK => tensor(parts.top_mask),
+        ])
         .expect("ort run");
     let logits = outputs[signature.logits.as_str()]
         .try_extract_array::<f32>()
@@ -107,14 +132,67 @@ fn max_diff<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>, b: &ndarray::Arra
         .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
-/// Builds the VJP graph of `model`, runs it with both engines on `images` and a seeded
-/// random seed, and checks that logits and gradients agree.
+/// Seeds that depend on the logits, one kind per row: cross-entropy on a class, the margin
+/// keeping a class, and both weights with a random fixed part.
+fn logit_seeds(classes: usize) -> LogitSeeds {
+    let random = uniform::<_, ndarray::Ix2>((BATCH, classes), 7, 1.0);
+    let rows: Vec<LogitSeeds> = (0..BATCH)
+        .map(|i| {
+            let class = (3 * i) % classes;
+            match i % 3 {
+                0 => LogitSeeds::cross_entropy(classes, class, -1.0),
+                1 => LogitSeeds::margin(classes, class, 1.0),
+                _ => LogitSeeds::one(random.row(i).as_slice().expect("row"), 0.5, 2.0, None),
+            }
+        })
+        .collect();
+    LogitSeeds::concatenate(rows.iter()).expect("same classes")
+}
+
+/// Builds the VJP graph of `model` and checks, on `images`, that both engines agree for a
+/// seeded random seed and for seeds computed from the logits, and that the latter match the
+/// seeds computed on the host.
 fn check_vjp_parity(model: &OnnxModel, images: &Array4<f32>, classes: usize) {
     let name = model.path().display().to_string();
     let vjp = vjp_graph(model).unwrap_or_else(|e| panic!("{name}: no vjp graph: {e}"));
-    let seed = uniform((BATCH, classes), 99, 1.0);
-    let tract = tract_vjp(model, &vjp, images, &seed);
-    let ort = ort_vjp(model, &vjp, images, &seed);
+    let fixed = LogitSeeds::fixed(uniform((BATCH, classes), 99, 1.0).view());
+    let tract = tract_vjp(model, &vjp, images, &fixed, false);
+    let ort = ort_vjp(model, &vjp, images, &fixed);
+    check_agree(
+        &format!("{name}, fixed seed"),
+        images,
+        classes,
+        &tract,
+        &ort,
+    );
+    let seeds = logit_seeds(classes);
+    let tract = tract_vjp(model, &vjp, images, &seeds, false);
+    let ort = ort_vjp(model, &vjp, images, &seeds);
+    check_agree(
+        &format!("{name}, logit seeds"),
+        images,
+        classes,
+        &tract,
+        &ort,
+    );
+    let host = tract_vjp(model, &vjp, images, &seeds, true);
+    check_agree(
+        &format!("{name}, graph vs host seeds"),
+        images,
+        classes,
+        &tract,
+        &host,
+    );
+}
+
+/// Checks that two runs' logits and gradients agree to [`TOLERANCE`].
+fn check_agree(
+    name: &str,
+    images: &Array4<f32>,
+    classes: usize,
+    tract: &VjpOutputs,
+    ort: &VjpOutputs,
+) {
     assert_eq!(ort.logits.shape(), &[BATCH, classes]);
     assert_eq!(ort.grad.shape(), images.shape());
     assert_eq!(tract.logits.shape(), ort.logits.shape());
