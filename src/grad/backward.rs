@@ -112,10 +112,9 @@ fn append_seed(
 ) -> String {
     let classes_i64 = i64::try_from(classes).unwrap_or(i64::MAX);
     b.node("Flatten", &[logits], &["vjp.z"], &[("axis", Attr::Int(1))]);
-    // softmax(z) spelled out, its sum a product with a vector of ones: tract's Softmax and
-    // ReduceSum sum a row in an order that depends on where the row lies in memory, so a
-    // row's seed would depend on its position in the batch; a matrix product sums every
-    // row in the same order.
+    // softmax(z) spelled out, its sums products with a vector of ones: tract's Softmax and
+    // ReduceSum give a row different last bits depending on its position in the batch, so a
+    // row's seed would depend on the batch; its matrix products compute every row the same.
     if opset >= 18 {
         // ReduceMax takes its axes as an input from opset 18 on.
         b.constant("vjp.max_axes", &ConstTensor::i64(&[1], vec![1]));

@@ -156,16 +156,7 @@ impl VjpPlan {
     fn symbolic_plan(&self) -> Result<Arc<TypedSimplePlan>, OnnxError> {
         let compiled = self.symbolic.get_or_init(|| {
             let batch = self.inference.symbols.sym("batch").to_dim();
-            let inference = self.inference.clone();
-            let compiled = compile(
-                &self.path,
-                inference,
-                &self.input,
-                self.classes,
-                self.seed_terms,
-                batch,
-            );
-            compiled.map_err(|e| match e {
+            self.compile(batch).map_err(|e| match e {
                 OnnxError::Tract { reason, .. } => reason,
                 other => other.to_string(),
             })
@@ -180,16 +171,7 @@ impl VjpPlan {
     /// outputs of the symbolic plan's shapes: a graph may treat a batch of one differently
     /// (a Squeeze without axes drops it), and then the symbolic plan serves.
     fn concrete_plan(&self, n: usize) -> Option<Arc<TypedSimplePlan>> {
-        let inference = self.inference.clone();
-        let plan = compile(
-            &self.path,
-            inference,
-            &self.input,
-            self.classes,
-            self.seed_terms,
-            n.to_dim(),
-        )
-        .ok()?;
+        let plan = self.compile(n.to_dim()).ok()?;
         let [c, h, w] = self.input.chw();
         let seed = Array2::zeros((n, self.classes));
         let inputs = self
@@ -315,6 +297,27 @@ impl VjpPlan {
         };
         Ok((logits, grad))
     }
+
+    /// The optimised, runnable plan of the graph for image batches of `batch` (symbolic or
+    /// concrete).
+    fn compile(&self, batch: TDim) -> Result<Arc<TypedSimplePlan>, OnnxError> {
+        let mut inference = self.inference.clone();
+        let (image, classes, seed_terms) = (self.input.clone(), self.classes, self.seed_terms);
+        guard_within(&self.path, compile_limit(), move || {
+            let fact = |width: usize| {
+                InferenceFact::dt_shape(f32::datum_type(), tvec![batch.clone(), width.to_dim()])
+            };
+            inference.set_input_fact(0, image_fact(&image, batch.clone()))?;
+            inference.set_input_fact(1, fact(classes))?;
+            if seed_terms {
+                inference.set_input_fact(2, fact(1))?;
+                inference.set_input_fact(3, fact(classes))?;
+                inference.set_input_fact(4, fact(1))?;
+                inference.set_input_fact(5, fact(classes))?;
+            }
+            inference.into_optimized()?.into_runnable()
+        })
+    }
 }
 
 /// The logit-dependent seed terms switched off, for a fixed seed like `seed`.
@@ -340,32 +343,4 @@ fn zero_terms(seed: ArrayView2<f32>) -> ZeroTerms {
         weights: Array2::zeros((seed.shape()[0], 1)),
         mask: Array2::zeros(seed.raw_dim()),
     }
-}
-
-/// The optimised, runnable plan of the VJP graph `inference` for image batches of `batch`
-/// (symbolic or concrete); `seed_terms` says whether it takes the logit-dependent seed
-/// inputs.
-fn compile(
-    path: &Path,
-    mut inference: InferenceModel,
-    input: &ImageInput,
-    classes: usize,
-    seed_terms: bool,
-    batch: TDim,
-) -> Result<Arc<TypedSimplePlan>, OnnxError> {
-    let image = input.clone();
-    guard_within(path, compile_limit(), move || {
-        let fact = |width: usize| {
-            InferenceFact::dt_shape(f32::datum_type(), tvec![batch.clone(), width.to_dim()])
-        };
-        inference.set_input_fact(0, image_fact(&image, batch.clone()))?;
-        inference.set_input_fact(1, fact(classes))?;
-        if seed_terms {
-            inference.set_input_fact(2, fact(1))?;
-            inference.set_input_fact(3, fact(classes))?;
-            inference.set_input_fact(4, fact(1))?;
-            inference.set_input_fact(5, fact(classes))?;
-        }
-        inference.into_optimized()?.into_runnable()
-    })
 }
