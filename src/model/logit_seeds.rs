@@ -130,7 +130,7 @@ impl LogitSeeds {
 
     /// Whether no seed depends on the logits.
     pub fn is_fixed(&self) -> bool {
-        self.softmax_weight.iter().all(|&w| w == 0.0) && self.top_weight.iter().all(|&w| w == 0.0)
+        self.inputs().is_fixed()
     }
 
     /// Rows `start..start + len`.

@@ -35,7 +35,7 @@ pub struct SeedInputs<'a> {
 
 impl SeedInputs<'_> {
     /// Whether the seed does not depend on the logits.
-    fn is_fixed(&self) -> bool {
+    pub fn is_fixed(&self) -> bool {
         self.softmax_weight
             .iter()
             .chain(self.top_weight.iter())
