@@ -146,11 +146,13 @@ fn bench(args: &BenchArgs, threads: usize) -> Result<()> {
                 GradientSource::FiniteDifference { model, .. } => model.inner().plan(),
             };
             let times = profile(|runs| forward.profile(images.view(), runs))?;
-            print_profile(&mut out, "forward", batch, &times)?;
+            let rows = forward.runs_row_by_row();
+            print_profile(&mut out, "forward", batch, rows, &times)?;
             if let GradientSource::Exact(m) = &source {
                 let plan = m.vjp_plan();
                 let times = profile(|runs| plan.profile(images.view(), seed.view(), runs))?;
-                print_profile(&mut out, "forward+vjp", batch, &times)?;
+                let rows = plan.runs_row_by_row();
+                print_profile(&mut out, "forward+vjp", batch, rows, &times)?;
             }
         }
     }
@@ -218,14 +220,20 @@ fn print_profile(
     out: &mut Stdout,
     graph: &str,
     batch: usize,
+    row_by_row: bool,
     (runs, times): &(usize, Vec<OpTime>),
 ) -> Result<()> {
     let total: f64 = times.iter().map(|t| t.seconds).sum();
+    let how = if row_by_row {
+        "its rows one at a time on the plan for one image"
+    } else {
+        "one plan run of the whole batch"
+    };
     outln!(out, "")?;
     outln!(
         out,
-        "profile of the {graph} plan at batch {batch}: one plan run of the whole batch on one \
-         thread, {runs} runs, {:.3} ms per run in ops",
+        "profile of the {graph} plan at batch {batch}: {how} on one thread, {runs} runs, \
+         {:.3} ms per run in ops",
         total / *runs as f64 * 1e3
     )?;
     let mut table = vec![[

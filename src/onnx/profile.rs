@@ -24,19 +24,19 @@ pub struct OpTime {
     pub seconds: f64,
 }
 
-/// Runs `plan` `runs` times on `inputs` (one thread, one state reused across the runs, as a
-/// batch chunk runs) and returns the time per op kind, largest first.
+/// Runs `plan` `runs` times on each of `inputs` (one thread, one state reused across the
+/// runs, as a batch chunk runs) and returns the time per op kind, largest first.
 pub(super) fn profile_plan(
     path: &Path,
     plan: &Arc<TypedSimplePlan>,
-    inputs: &TVec<TValue>,
+    inputs: &[TVec<TValue>],
     runs: usize,
 ) -> Result<Vec<OpTime>, OnnxError> {
     let nodes = plan.model().nodes().len();
     let mut seconds = vec![0f64; nodes];
     guard_run(path, || {
         let mut state = SimpleState::new(plan)?;
-        for _ in 0..runs {
+        for inputs in (0..runs).flat_map(|_| inputs) {
             state.run_plan_with_eval(
                 inputs.clone(),
                 |ctx: &EvalContext,

@@ -394,51 +394,106 @@ fn a_fifo_or_a_device_given_as_the_model_is_refused_without_blocking() {
     }
 }
 
+/// The digits network of `models/arch/digits-small.toml` with seeded weights, or the same
+/// network with its convolutions taken out (a dense network, on which tract's plans for one
+/// image gather nothing).
+fn digits_network(dense: bool) -> OnnxModel {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/arch/digits-small.toml");
+    let text = std::fs::read_to_string(&path).expect("spec");
+    let text = if dense {
+        text.split("[[layers]]")
+            .filter(|layer| !layer.contains("\"conv\"") && !layer.contains("\"maxpool\""))
+            .collect::<Vec<_>>()
+            .join("[[layers]]")
+    } else {
+        text
+    };
+    let spec = crate::arch::ArchSpec::from_toml(&text, &path).expect("spec");
+    crate::arch::forward_graph(&spec, 3, PathBuf::from("digits.onnx")).expect("forward graph")
+}
+
+/// Whether `a` and `b` agree within `1e-5` of the largest magnitude in `a`.
+fn agree<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>, b: &ndarray::Array<f32, D>) -> bool {
+    let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+    a.shape() == b.shape() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * scale)
+}
+
 #[test]
 fn concrete_batch_plans_give_the_symbolic_plans_results() {
     use rand::{Rng, SeedableRng};
-    let spec = crate::arch::ArchSpec::from_file(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/arch/digits-small.toml"),
-    )
-    .expect("spec");
-    let model =
-        crate::arch::forward_graph(&spec, 3, PathBuf::from("digits.onnx")).expect("forward graph");
-    let vjp = crate::grad::vjp_graph(&model).expect("vjp graph");
-    let forward = TractPlan::new(&model).expect("forward plan");
-    let symbolic = VjpPlan::new(&vjp, forward.input(), 10).expect("symbolic");
-    let concrete = VjpPlan::new(&vjp, forward.input(), 10)
-        .expect("concrete")
-        .with_concrete_batches(4);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-    for n in [1, 3, 4, 5, 3] {
-        if n > 4 {
-            // Until a batch above the limit, the symbolic plan was never needed.
-            assert!(!concrete.symbolic_compiled(), "n {n}");
+    for dense in [true, false] {
+        let model = digits_network(dense);
+        let vjp = crate::grad::vjp_graph(&model).expect("vjp graph");
+        let forward = TractPlan::new(&model).expect("forward plan");
+        let symbolic = VjpPlan::new(&vjp, forward.input(), 10).expect("symbolic");
+        let concrete = VjpPlan::new(&vjp, forward.input(), 10)
+            .expect("concrete")
+            .with_concrete_batches(4);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for n in [1, 3, 4, 5, 3] {
+            if n > 4 || !dense {
+                // Until a batch above the limit, or ever where rows run one at a time, the
+                // symbolic plan was never needed.
+                assert_eq!(concrete.symbolic_compiled(), dense && n > 5, "n {n}");
+            }
+            let x = Array4::from_shape_simple_fn((n, 1, 8, 8), || rng.gen_range(-0.5f32..0.5));
+            let seed = Array2::from_shape_simple_fn((n, 10), || rng.gen_range(-1f32..1.0));
+            let (logits_s, grad_s) = symbolic.run(x.view(), seed.view()).expect("symbolic run");
+            let (logits_c, grad_c) = concrete.run(x.view(), seed.view()).expect("concrete run");
+            assert!(agree(&grad_s, &grad_c), "dense {dense}, n {n}");
+            assert!(agree(&logits_s, &logits_c), "dense {dense}, n {n}");
         }
-        let x = Array4::from_shape_simple_fn((n, 1, 8, 8), || rng.gen_range(-0.5f32..0.5));
-        let seed = Array2::from_shape_simple_fn((n, 10), || rng.gen_range(-1f32..1.0));
-        let (logits_s, grad_s) = symbolic.run(x.view(), seed.view()).expect("symbolic run");
-        let (logits_c, grad_c) = concrete.run(x.view(), seed.view()).expect("concrete run");
-        let close = |a: f32, b: f32, scale: f32| (a - b).abs() <= 1e-5 * scale;
-        let scale = grad_s.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        assert!(
-            grad_s
-                .iter()
-                .zip(&grad_c)
-                .all(|(a, b)| close(*a, *b, scale)),
-            "n {n}"
-        );
-        let scale = logits_s.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        assert!(
-            logits_s
-                .iter()
-                .zip(&logits_c)
-                .all(|(a, b)| close(*a, *b, scale)),
-            "n {n}"
-        );
+        // Batches above the limit run on the symbolic plan, the others on a plan compiled
+        // once for their size; or every batch runs row by row on the plan for one image.
+        assert_eq!(concrete.runs_row_by_row(), !dense);
+        if dense {
+            assert_eq!(concrete.concrete_sizes(), [1, 3, 4]);
+            assert!(concrete.symbolic_compiled());
+        } else {
+            assert_eq!(concrete.concrete_sizes(), [1]);
+            assert!(!concrete.symbolic_compiled());
+        }
+        assert!(symbolic.concrete_sizes().is_empty());
+        assert!(!symbolic.runs_row_by_row());
     }
-    // Batches above the limit run on the symbolic plan; the others compiled once each.
-    assert_eq!(concrete.concrete_sizes(), [1, 3, 4]);
-    assert!(concrete.symbolic_compiled());
-    assert!(symbolic.concrete_sizes().is_empty());
+}
+
+#[test]
+fn convolutional_networks_run_row_by_row_with_the_batched_plans_results() {
+    use rand::{Rng, SeedableRng};
+    use tract_onnx::prelude::*;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+    for dense in [true, false] {
+        let model = digits_network(dense);
+        let plan = TractPlan::new(&model).expect("plan");
+        // tract gathers the convolutions' patches lazily only in a plan for one image.
+        assert_eq!(plan.runs_row_by_row(), !dense, "dense {dense}");
+        let x = Array4::from_shape_simple_fn((7, 1, 8, 8), || rng.gen_range(-0.5f32..0.5));
+        let logits = plan.logits(x.view()).expect("logits");
+        // The batched plan's logits of the same images, as its own concrete plan computes.
+        let (inference, _) =
+            tract_plan::parse_logits_graph(&model, &model.signature().expect("signature"))
+                .expect("parse");
+        let batched = inference
+            .with_input_fact(0, tract_plan::image_fact(plan.input(), 7.to_dim()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .expect("batched plan");
+        assert!(!tract_plan::gathers_patches_lazily(&batched));
+        let out = batched
+            .run(tvec!(Tensor::from(x.clone()).into()))
+            .expect("run");
+        let want = out[0]
+            .to_plain_array_view::<f32>()
+            .expect("f32")
+            .into_dimensionality::<ndarray::Ix2>()
+            .expect("2-d")
+            .to_owned();
+        assert!(agree(&want, &logits), "dense {dense}: {want} vs {logits}");
+        // Each row alone gives the same logits, bit for bit.
+        for (i, row) in x.outer_iter().enumerate() {
+            let one = plan.logits(row.insert_axis(ndarray::Axis(0))).expect("one");
+            assert_eq!(one.row(0), logits.row(i), "dense {dense}, row {i}");
+        }
+    }
 }

@@ -1,8 +1,11 @@
 //! Running a classifier's logits with tract: a plan with a symbolic batch dimension (or the
-//! model's fixed batch, padded), fed NCHW batches whatever the model's own layout.
+//! model's fixed batch, padded), fed NCHW batches whatever the model's own layout; or, where
+//! tract gathers a convolution's patches lazily in a plan for one image, that plan row by
+//! row (see [`gathers_patches_lazily`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView4, Axis};
 use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
@@ -23,6 +26,10 @@ pub struct TractPlan {
     input: ImageInput,
     fixed_batch: Option<usize>,
     classes: usize,
+    /// The parsed logits graph, kept to compile the plan for one image.
+    inference: InferenceModel,
+    /// The plan for one image when rows run on it one at a time, compiled on first use.
+    single: OnceLock<Option<Arc<TypedSimplePlan>>>,
 }
 
 impl TractPlan {
@@ -43,9 +50,9 @@ impl TractPlan {
         let (typed, fixed_batch) = match (symbolic, signature.input.fixed_batch) {
             (Ok(typed), _) => (typed, None),
             (Err(_), Some(n)) => {
-                let input = signature.input.clone();
+                let (model, input) = (inference.clone(), signature.input.clone());
                 let typed = guard_within(&path, compile_limit(), move || {
-                    optimise(inference, &input, n.to_dim())
+                    optimise(model, &input, n.to_dim())
                 })?;
                 (typed, Some(n))
             }
@@ -65,7 +72,32 @@ impl TractPlan {
             input: signature.input,
             fixed_batch,
             classes,
+            inference,
+            single: OnceLock::new(),
         })
+    }
+
+    /// The plan for one image, when rows run on it one at a time: where the batch is
+    /// symbolic and tract gathers a convolution's patches lazily in that plan (compiled on
+    /// the first call, and refused if it does not turn a zero image into one row of logits).
+    fn row_plan(&self) -> Option<&Arc<TypedSimplePlan>> {
+        if self.fixed_batch.is_some() {
+            return None;
+        }
+        self.single
+            .get_or_init(|| {
+                let (model, input) = (self.inference.clone(), self.input.clone());
+                let typed = guard_within(&self.path, compile_limit(), move || {
+                    optimise(model, &input, 1.to_dim())
+                })
+                .ok()?;
+                let plan = guard(&self.path, || typed.into_runnable()).ok()?;
+                let [c, h, w] = self.input.chw();
+                let zero = ndarray::Array4::zeros((1, c, h, w));
+                let runs = self.run_on(&plan, zero.view(), 1).is_ok();
+                (runs && gathers_patches_lazily(&plan)).then_some(plan)
+            })
+            .as_ref()
     }
 
     /// The image input this plan feeds.
@@ -88,10 +120,23 @@ impl TractPlan {
         self.check_shape(images)?;
         let n = images.shape()[0];
         let mut logits = Array2::zeros((n, self.classes));
+        if let Some(single) = self.row_plan() {
+            for (i, row) in images.axis_chunks_iter(Axis(0), 1).enumerate() {
+                logits
+                    .row_mut(i)
+                    .assign(&self.run_on(single, row, 1)?.row(0));
+            }
+            return Ok(logits);
+        }
         let chunk = self.fixed_batch.unwrap_or(n.max(1));
         for (start, part) in images.axis_chunks_iter(Axis(0), chunk).enumerate() {
             let rows = part.shape()[0];
-            let out = self.run_chunk(part, chunk)?;
+            let batch = if self.fixed_batch.is_some() {
+                chunk
+            } else {
+                rows
+            };
+            let out = self.run_on(&self.plan, part, batch)?;
             let begin = start * chunk;
             logits
                 .slice_mut(ndarray::s![begin..begin + rows, ..])
@@ -100,14 +145,27 @@ impl TractPlan {
         Ok(logits)
     }
 
-    /// tract's time per op kind over `runs` runs of the plan on `images` (one chunk: at
-    /// most the model's fixed batch), on the calling thread.
+    /// tract's time per op kind over `runs` passes over `images` (one chunk: at most the
+    /// model's fixed batch) of the plans that run them, on the calling thread.
     pub fn profile(&self, images: ArrayView4<f32>, runs: usize) -> Result<Vec<OpTime>, OnnxError> {
         self.check_shape(images)?;
+        if let Some(single) = self.row_plan() {
+            let rows: Vec<TVec<TValue>> = images
+                .axis_chunks_iter(Axis(0), 1)
+                .map(|row| tvec!(self.padded_input(row, 1).into()))
+                .collect();
+            return profile_plan(&self.path, single, &rows, runs);
+        }
         let batch = self.fixed_batch.unwrap_or(images.shape()[0]);
         let rows = images.shape()[0].min(batch);
         let tensor = self.padded_input(images.slice(ndarray::s![..rows, .., .., ..]), batch);
-        profile_plan(&self.path, &self.plan, &tvec!(tensor.into()), runs)
+        profile_plan(&self.path, &self.plan, &[tvec!(tensor.into())], runs)
+    }
+
+    /// Whether rows run one at a time on a plan for one image (see
+    /// [`gathers_patches_lazily`]); compiles that plan if it was not yet.
+    pub fn runs_row_by_row(&self) -> bool {
+        self.row_plan().is_some()
     }
 
     /// Checks that `images` have the model's image shape; the error names the whole batch.
@@ -139,19 +197,20 @@ impl TractPlan {
         to_model_layout(padded.view(), self.input.layout).into()
     }
 
-    fn run_chunk(&self, part: ArrayView4<f32>, chunk: usize) -> Result<Array2<f32>, OnnxError> {
+    /// The logits `(batch, classes)` of `part` padded to `batch` rows, run by `plan`.
+    fn run_on(
+        &self,
+        plan: &Arc<TypedSimplePlan>,
+        part: ArrayView4<f32>,
+        batch: usize,
+    ) -> Result<Array2<f32>, OnnxError> {
         let run_err = |e: TractError| OnnxError::Run {
             path: self.path.clone(),
             reason: one_line(&e),
         };
         let rows = part.shape()[0];
-        let batch = if self.fixed_batch.is_some() {
-            chunk
-        } else {
-            rows
-        };
         let tensor = self.padded_input(part, batch);
-        let outputs = guard_run(&self.path, || self.plan.run(tvec!(tensor.into())))?;
+        let outputs = guard_run(&self.path, || plan.run(tvec!(tensor.into())))?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(run_err)?;
         let flat = view
             .to_shape((batch, self.classes))
@@ -270,6 +329,20 @@ fn optimise(model: InferenceModel, input: &ImageInput, batch: TDim) -> TractResu
     model
         .with_input_fact(0, image_fact(input, batch))?
         .into_optimized()
+}
+
+/// Whether tract gathers a convolution's patches lazily in `plan` (`LazyIm2col`: straight
+/// from the image into the matrix product's panels). tract does so only in plans for one
+/// image, and otherwise copies every patch into a buffer first (`Im2col`): on the MNIST
+/// network that copy took about half of the forward time at batch 16 and more per image
+/// than at batch 1 (`robustaudit bench --profile`), while the matrix products gained
+/// nothing from the batch (a convolution multiplies image by image). Where a plan for one
+/// image gathers lazily, rows therefore run one at a time on it.
+pub(super) fn gathers_patches_lazily(plan: &TypedSimplePlan) -> bool {
+    plan.model()
+        .nodes()
+        .iter()
+        .any(|node| node.op().name() == "LazyIm2col")
 }
 
 fn output_classes(model: &TypedModel) -> Option<usize> {

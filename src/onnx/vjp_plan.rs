@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Ix4};
+use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Axis, Ix4};
 use tract_onnx::prelude::*;
 
 use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
 use super::profile::{profile_plan, OpTime};
 use super::signature::{ImageInput, Layout};
-use super::tract_plan::{image_fact, one_line, to_model_layout};
+use super::tract_plan::{gathers_patches_lazily, image_fact, one_line, to_model_layout};
 use super::{OnnxError, OnnxModel};
 
 /// The seed inputs of a VJP graph, one row per image (see `crate::grad::vjp_graph`): the
@@ -33,7 +33,19 @@ pub struct SeedInputs<'a> {
     pub top_mask: ArrayView2<'a, f32>,
 }
 
-impl SeedInputs<'_> {
+impl<'a> SeedInputs<'a> {
+    /// The seeds of row `i` alone.
+    fn row(&self, i: usize) -> SeedInputs<'a> {
+        let row = |a: ArrayView2<'a, f32>| a.slice_move(s![i..=i, ..]);
+        SeedInputs {
+            fixed: row(self.fixed),
+            softmax_weight: row(self.softmax_weight),
+            softmax_class: row(self.softmax_class),
+            top_weight: row(self.top_weight),
+            top_mask: row(self.top_mask),
+        }
+    }
+
     /// Whether the seed does not depend on the logits.
     pub fn is_fixed(&self) -> bool {
         self.softmax_weight
@@ -46,7 +58,9 @@ impl SeedInputs<'_> {
 /// tract plans of a VJP graph (see `crate::grad::vjp_graph`), each compiled on first use: one
 /// with a symbolic batch, and plans for concrete batch sizes (see
 /// [`VjpPlan::with_concrete_batches`]). Where concrete plans serve every batch, the symbolic
-/// one is never compiled, which keeps it out of a model's load time.
+/// one is never compiled, which keeps it out of a model's load time. Where tract gathers a
+/// convolution's patches lazily in the plan for one image, every batch runs row by row on it
+/// (see `gathers_patches_lazily`).
 #[derive(Debug)]
 pub struct VjpPlan {
     path: PathBuf,
@@ -64,6 +78,8 @@ pub struct VjpPlan {
     /// The plans compiled per batch size; `None` where compiling failed (the symbolic plan
     /// serves that size).
     concrete: Mutex<HashMap<usize, Option<Arc<TypedSimplePlan>>>>,
+    /// The plan for one image when rows run on it one at a time, decided on first use.
+    single: OnceLock<Option<Arc<TypedSimplePlan>>>,
 }
 
 impl VjpPlan {
@@ -95,6 +111,7 @@ impl VjpPlan {
             inference: parsed.model,
             concrete_up_to: 0,
             concrete: Mutex::new(HashMap::new()),
+            single: OnceLock::new(),
         })
     }
 
@@ -137,19 +154,41 @@ impl VjpPlan {
         if n == 0 || n > self.concrete_up_to {
             return self.symbolic_plan();
         }
-        let concrete = {
-            // A thread that panicked while holding the lock left the map consistent: each
-            // entry is inserted whole.
-            let mut plans = self
-                .concrete
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            plans
-                .entry(n)
-                .or_insert_with(|| self.concrete_plan(n))
-                .clone()
-        };
-        concrete.map_or_else(|| self.symbolic_plan(), Ok)
+        self.concrete_for(n)
+            .map_or_else(|| self.symbolic_plan(), Ok)
+    }
+
+    /// The plan compiled for batches of `n` (on the first call), if it compiled and fits.
+    fn concrete_for(&self, n: usize) -> Option<Arc<TypedSimplePlan>> {
+        // A thread that panicked while holding the lock left the map consistent: each
+        // entry is inserted whole.
+        let mut plans = self
+            .concrete
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        plans
+            .entry(n)
+            .or_insert_with(|| self.concrete_plan(n))
+            .clone()
+    }
+
+    /// The plan for one image, when rows run on it one at a time: where plans for concrete
+    /// batches are used and tract gathers a convolution's patches lazily in that one.
+    fn row_plan(&self) -> Option<Arc<TypedSimplePlan>> {
+        self.single
+            .get_or_init(|| {
+                let plan = (self.concrete_up_to > 0)
+                    .then(|| self.concrete_for(1))
+                    .flatten()?;
+                gathers_patches_lazily(&plan).then_some(plan)
+            })
+            .clone()
+    }
+
+    /// Whether rows run one at a time on the plan for one image; compiles that plan if it
+    /// was not yet.
+    pub fn runs_row_by_row(&self) -> bool {
+        self.row_plan().is_some()
     }
 
     /// The plan with a symbolic batch, compiled on the first call.
@@ -202,9 +241,16 @@ impl VjpPlan {
         runs: usize,
     ) -> Result<Vec<OpTime>, OnnxError> {
         let terms = zero_terms(seed);
-        let inputs = self.inputs(images, terms.as_inputs(seed))?;
+        let seeds = terms.as_inputs(seed);
+        if let Some(single) = self.row_plan() {
+            let rows = (0..images.shape()[0])
+                .map(|i| self.inputs(images.slice(s![i..=i, .., .., ..]), seeds.row(i)))
+                .collect::<Result<Vec<_>, _>>()?;
+            return profile_plan(&self.path, &single, &rows, runs);
+        }
+        let inputs = self.inputs(images, seeds)?;
         let plan = self.plan_for(images.shape()[0])?;
-        profile_plan(&self.path, &plan, &inputs, runs)
+        profile_plan(&self.path, &plan, &[inputs], runs)
     }
 
     /// The plan's input tensors, after checking their shapes.
@@ -272,12 +318,35 @@ impl VjpPlan {
         images: ArrayView4<f32>,
         seeds: SeedInputs,
     ) -> Result<(Array2<f32>, Array4<f32>), OnnxError> {
+        let n = images.shape()[0];
+        if let Some(single) = self.row_plan().filter(|_| n > 1) {
+            let [c, h, w] = self.input.chw();
+            let mut logits = Array2::zeros((n, self.classes));
+            let mut grad = Array4::zeros((n, c, h, w));
+            for i in 0..n {
+                let inputs = self.inputs(images.slice(s![i..=i, .., .., ..]), seeds.row(i))?;
+                let (z, g) = self.run_plan(&single, inputs)?;
+                logits.row_mut(i).assign(&z.row(0));
+                grad.index_axis_mut(Axis(0), i)
+                    .assign(&g.index_axis(Axis(0), 0));
+            }
+            return Ok((logits, grad));
+        }
+        let inputs = self.inputs(images, seeds)?;
+        let plan = self.plan_for(n)?;
+        self.run_plan(&plan, inputs)
+    }
+
+    /// The logits and the input gradient (NCHW) `plan` computes from `inputs`.
+    fn run_plan(
+        &self,
+        plan: &Arc<TypedSimplePlan>,
+        inputs: TVec<TValue>,
+    ) -> Result<(Array2<f32>, Array4<f32>), OnnxError> {
         let run_err = |e: TractError| OnnxError::Run {
             path: self.path.clone(),
             reason: one_line(&e),
         };
-        let inputs = self.inputs(images, seeds)?;
-        let plan = self.plan_for(images.shape()[0])?;
         let outputs = guard_run(&self.path, || plan.run(inputs))?;
         let logits = outputs[0]
             .to_plain_array_view::<f32>()
