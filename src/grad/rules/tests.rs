@@ -451,6 +451,31 @@ fn conv_stride_1_without_padding_with_bias() {
 }
 
 #[test]
+fn conv_stride_1_asymmetric_pads_and_a_3x2_kernel() {
+    let case = ConvCase {
+        chw: [2, 5, 4],
+        weight: [3, 2, 3, 2],
+        attrs: vec![("pads", ints(&[1, 0, 0, 1]))],
+        bias: true,
+        out_hw: [4, 4],
+    };
+    check_conv(case, 36, true);
+}
+
+#[test]
+fn conv_stride_1_with_pads_wider_than_the_kernel() {
+    // Output positions made of padding alone still pass no gradient to the input.
+    let case = ConvCase {
+        chw: [1, 3, 3],
+        weight: [2, 1, 2, 2],
+        attrs: vec![("pads", ints(&[2, 0, 0, 2]))],
+        bias: false,
+        out_hw: [4, 4],
+    };
+    check_conv(case, 37, true);
+}
+
+#[test]
 fn conv_stride_2_symmetric_pads_leaving_a_row_unreached() {
     // Height: 6 + 2 - 3 = 5 leaves 1 after stride 2 (output_padding 1); width: none.
     let case = ConvCase {
@@ -629,6 +654,54 @@ fn max_pool_kernel_2_stride_2() {
     let m = pool_model("MaxPool", [2, 4, 6], &attrs, [2, 3]);
     let (a, n) = gradients(&m, 2, 1e-3, 80);
     assert_close(&a, &n, 2e-3);
+}
+
+#[test]
+fn max_pool_tiles_give_each_window_gradient_to_one_position_even_on_ties() {
+    // 2x2 windows of stride 2 over 5x7: a bottom row and a right column no window reaches.
+    let attrs = [("kernel_shape", ints(&[2, 2])), ("strides", ints(&[2, 2]))];
+    let m = model([1, 5, 7], 6, |b| {
+        b.node("MaxPool", &["x"], &["y"], &attrs);
+        b.node("Flatten", &["y"], &["z"], &[("axis", Attr::Int(1))]);
+        "z".to_string()
+    });
+    let (a, n) = gradients(&m, 2, 1e-3, 88);
+    assert_close(&a, &n, 2e-3);
+    // Every window of the first image is flat, and every window of the second holds its
+    // maximum twice (a flat region of an image): each window's gradient goes to one
+    // position, the one the pool's indices name (a mask of the positions equal to the
+    // window's maximum would give it to all of them).
+    let plan = TractPlan::new(&m).expect("forward plan");
+    let vjp = vjp_graph(&m).expect("vjp graph");
+    let vjp_plan = VjpPlan::new(&vjp, plan.input(), 6).expect("vjp plan");
+    let x = Array4::from_shape_fn((2, 1, 5, 7), |(i, _, r, c)| {
+        if i == 0 {
+            0.25
+        } else {
+            ((r / 2 + c / 2) % 3) as f32 - f32::from(u8::from(r % 2 == c % 2))
+        }
+    });
+    let seed = Array2::from_shape_fn((2, 6), |(i, j)| (j + 1 + 10 * i) as f32);
+    let (_, grad) = vjp_plan.run(x.view(), seed.view()).expect("vjp");
+    for i in 0..2 {
+        for (window, want) in seed.row(i).iter().enumerate() {
+            let (r, c) = (2 * (window / 3), 2 * (window % 3));
+            let cells: Vec<f32> = (r..r + 2)
+                .flat_map(|r| (c..c + 2).map(move |c| (r, c)))
+                .map(|(r, c)| grad[[i, 0, r, c]])
+                .collect();
+            let nonzero: Vec<f32> = cells.iter().copied().filter(|&v| v != 0.0).collect();
+            assert_eq!(nonzero, [*want], "image {i}, window {window}: {cells:?}");
+        }
+        assert!(grad
+            .slice(ndarray::s![i, 0, 4, ..])
+            .iter()
+            .all(|&v| v == 0.0));
+        assert!(grad
+            .slice(ndarray::s![i, 0, .., 6])
+            .iter()
+            .all(|&v| v == 0.0));
+    }
 }
 
 #[test]
