@@ -21,10 +21,12 @@
 //! at its own batch size as soon as it arrives.
 //!
 //! The ceiling is the model's own throughput at the queue's batch size (the rows a batch
-//! grows to on this machine's threads), forward and forward + VJP. Per attack, the table
-//! gives the gradient and forward queries it made per second, each against its ceiling,
-//! and their sum, `of ceiling`: the share of the wall time the model would need for those
-//! queries at its ceiling. The rest went to waiting for runs to fill a batch, to the
+//! grows to on this machine's threads), forward and forward + VJP, measured once at the
+//! start (the table's first rows) and again beside each attack: just before and just after
+//! it, the attack's ceiling being the mean of the two (a machine whose speed drifts moves
+//! both). Per attack, the table gives the gradient and forward queries it made per second,
+//! each against its own ceiling, and their sum, `of ceiling`: the share of the wall time the
+//! model would need for those queries at its ceiling. The rest went to waiting for runs to fill a batch, to the
 //! attack's own arithmetic and to verification.
 //!
 //! Attack names given as arguments (`cargo bench -p robustaudit --bench attacks -- jsma
@@ -69,8 +71,10 @@ fn images_for(name: &str, targets: Targets, rows: usize) -> usize {
     }
 }
 
-/// Wall time each throughput measurement aims for.
+/// Wall time each throughput measurement at the start aims for.
 const THROUGHPUT_TIME: Duration = Duration::from_secs(3);
+/// Wall time each ceiling measurement beside an attack aims for.
+const BESIDE_TIME: Duration = Duration::from_secs(1);
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -108,10 +112,17 @@ fn main() -> Result<()> {
         let seed = Array2::<f32>::ones((x.shape()[0], model.classes()));
         model.vjp(x, seed.view()).map(drop)
     };
-    let forward_1 = throughput(timed, 1, forward)(images.view())?;
-    let forward_ceiling = throughput(timed, rows, forward)(images.view())?;
-    let vjp_1 = throughput(timed, 1, vjp)(images.view())?;
-    let vjp_ceiling = throughput(timed, rows, vjp)(images.view())?;
+    let forward_1 = throughput(timed, 1, THROUGHPUT_TIME, forward)(images.view())?;
+    let forward_ceiling = throughput(timed, rows, THROUGHPUT_TIME, forward)(images.view())?;
+    let vjp_1 = throughput(timed, 1, THROUGHPUT_TIME, vjp)(images.view())?;
+    let vjp_ceiling = throughput(timed, rows, THROUGHPUT_TIME, vjp)(images.view())?;
+    // The forward and forward+VJP ceilings beside an attack.
+    let beside = || -> Result<(f64, f64)> {
+        Ok((
+            throughput(timed, rows, BESIDE_TIME, forward)(images.view())?,
+            throughput(timed, rows, BESIDE_TIME, vjp)(images.view())?,
+        ))
+    };
     eprintln!(
         "forward {forward_1:.0}/{forward_ceiling:.0} images/s, forward+vjp {vjp_1:.0}/{vjp_ceiling:.0} (batch 1/{rows})"
     );
@@ -123,28 +134,30 @@ fn main() -> Result<()> {
         println!("{name} on MNIST test images; the queue batches up to {rows} rows\n");
     }
     println!(
-        "| attack | budget | images | runs | seconds | images/s | gradient queries/image | forward queries/image | gradient queries/s | vs forward+VJP ceiling | forward queries/s | vs forward ceiling | of ceiling |"
+        "| attack | budget | images | runs | seconds | images/s | gradient queries/image | forward queries/image | ceilings beside: forward / forward+VJP | gradient queries/s | vs forward+VJP ceiling | forward queries/s | vs forward ceiling | of ceiling |"
     );
-    println!("| :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |");
     println!(
-        "| raw forward (batch 1) | - | - | - | - | {} | 0 | 1 | - | - | {} | {:.2} | - |",
+        "| :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |"
+    );
+    println!(
+        "| raw forward (batch 1) | - | - | - | - | {} | 0 | 1 | - | - | - | {} | {:.2} | - |",
         readable(forward_1),
         readable(forward_1),
         share(forward_1, forward_ceiling),
     );
     println!(
-        "| raw forward+VJP (batch 1) | - | - | - | - | {} | 1 | 0 | {} | {:.2} | - | - | - |",
+        "| raw forward+VJP (batch 1) | - | - | - | - | {} | 1 | 0 | - | {} | {:.2} | - | - | - |",
         readable(vjp_1),
         readable(vjp_1),
         share(vjp_1, vjp_ceiling),
     );
     println!(
-        "| ceiling: forward (batch {rows}) | - | - | - | - | {} | 0 | 1 | - | - | {} | 1 | 1 |",
+        "| ceiling: forward (batch {rows}) | - | - | - | - | {} | 0 | 1 | - | - | - | {} | 1 | 1 |",
         readable(forward_ceiling),
         readable(forward_ceiling),
     );
     println!(
-        "| ceiling: forward+VJP (batch {rows}) | - | - | - | - | {} | 1 | 0 | {} | 1 | - | - | 1 |",
+        "| ceiling: forward+VJP (batch {rows}) | - | - | - | - | {} | 1 | 0 | - | {} | 1 | - | - | 1 |",
         readable(vjp_ceiling),
         readable(vjp_ceiling),
     );
@@ -195,7 +208,11 @@ fn main() -> Result<()> {
         let batch = images.slice(s![..n.min(images.shape()[0]), .., .., ..]);
         let n = batch.shape()[0];
         eprintln!("{name} on {n} images");
+        let before = beside()?;
         let report = audit::run(&models, batch, None, &planned, &settings, &())?;
+        let after = beside()?;
+        let forward_ceiling = (before.0 + after.0) / 2.0;
+        let vjp_ceiling = (before.1 + after.1) / 2.0;
         let summary = report.summaries.first().ok_or("one summary")?;
         let seconds = summary.wall_seconds;
         let gradient_rate = summary.queries.gradient as f64 / seconds;
@@ -205,11 +222,13 @@ fn main() -> Result<()> {
             |b| format!("{} {b}", summary.norm),
         );
         println!(
-            "| {name} | {budget} | {n} | {} | {seconds:.1} | {} | {:.0} | {:.0} | {} | {:.2} | {} | {:.2} | {:.2} |",
+            "| {name} | {budget} | {n} | {} | {seconds:.1} | {} | {:.0} | {:.0} | {} / {} | {} | {:.2} | {} | {:.2} | {:.2} |",
             summary.runs,
             readable(n as f64 / seconds),
             summary.queries.gradient as f64 / n as f64,
             summary.queries.forward as f64 / n as f64,
+            readable(forward_ceiling),
+            readable(vjp_ceiling),
             readable(gradient_rate),
             share(gradient_rate, vjp_ceiling),
             readable(forward_rate),
@@ -240,11 +259,12 @@ fn readable(rate: f64) -> String {
     }
 }
 
-/// Images per second of `work` on batches of `batch` images, repeated for
-/// [`THROUGHPUT_TIME`] (once, untimed, in a smoke run).
+/// Images per second of `work` on batches of `batch` images, repeated for `time` (once,
+/// untimed, in a smoke run).
 fn throughput<'a, F>(
     timed: bool,
     batch: usize,
+    time: Duration,
     work: F,
 ) -> impl Fn(ArrayView4<f32>) -> robustaudit::error::Result<f64> + 'a
 where
@@ -258,7 +278,7 @@ where
         }
         let start = Instant::now();
         let mut done = 0usize;
-        while start.elapsed() < THROUGHPUT_TIME {
+        while start.elapsed() < time {
             work(x)?;
             done += batch;
         }
