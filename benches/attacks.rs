@@ -26,8 +26,8 @@
 //! it, the attack's ceiling being the mean of the two (a machine whose speed drifts moves
 //! both). Per attack, the table gives the gradient and forward queries it made per second,
 //! each against its own ceiling, and their sum, `of ceiling`: the share of the wall time the
-//! model would need for those queries at its ceiling. The rest went to waiting for runs to fill a batch, to the
-//! attack's own arithmetic and to verification.
+//! model would need for those queries at its ceiling. The rest went to waiting for runs to
+//! fill a batch, to the attack's own arithmetic and to verification.
 //!
 //! Attack names given as arguments (`cargo bench -p robustaudit --bench attacks -- jsma
 //! deepfool`) restrict the table to those attacks.
