@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{s, Array2, ArrayView4};
 use robustaudit::arch::{forward_graph, ArchSpec};
-use robustaudit::attacks::{by_name, Domain, Targets, NAMES};
+use robustaudit::attacks::{by_name, names, Domain, Targets};
 use robustaudit::audit::{self, AuditModel, ModelInfo, PlannedAttack, QueueSize, Settings};
 use robustaudit::data::{load, Split};
 use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
@@ -99,7 +99,7 @@ fn main() -> Result<()> {
         }
     };
     // Reading the file, checking it and planning the optimised forward and VJP graphs: what a
-    // device pays before its first image (README "Edge devices").
+    // device pays before its first image (docs/edge.md).
     let load_ms = opened.elapsed().as_secs_f64() * 1e3;
     eprintln!("measuring {name}");
     println!("model load + optimise: {load_ms:.1} ms\n");
@@ -182,9 +182,9 @@ fn main() -> Result<()> {
     };
     let chosen: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| NAMES.contains(&a.as_str()))
+        .filter(|a| names().contains(&a.as_str()))
         .collect();
-    for name in NAMES
+    for name in names()
         .into_iter()
         .filter(|n| chosen.is_empty() || chosen.iter().any(|c| c == n))
     {

@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use robustaudit::attacks::{by_signal, radius_attacks, Norm};
 use robustaudit::data::Split;
-use robustaudit::error::EXIT_CODES_HELP;
+use robustaudit::exit_code;
 use robustaudit::gradcheck::Coords;
 
 /// Audit the adversarial robustness of ONNX image classifiers on the CPU.
 #[derive(Debug, Parser)]
-#[command(name = "robustaudit", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "robustaudit", version, after_help = exit_code::help())]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -138,7 +139,7 @@ pub struct InspectArgs {
 
 /// Arguments of `robustaudit gradcheck`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES_HELP)]
+#[command(after_help = exit_code::help())]
 pub struct GradcheckArgs {
     /// The ONNX model file.
     pub model: PathBuf,
@@ -176,7 +177,7 @@ pub struct GradcheckArgs {
 
 /// Arguments of `robustaudit audit`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES_HELP)]
+#[command(after_help = exit_code::help())]
 pub struct AuditArgs {
     /// An ONNX model to audit; repeat for several.
     #[arg(long = "model", required = true)]
@@ -196,23 +197,14 @@ pub struct AuditArgs {
     /// How many images to audit, from the start of the split.
     #[arg(long, default_value_t = 100, value_parser = positive_usize)]
     pub samples: usize,
-    /// Attacks to run, comma-separated: fgsm, bim, pgd, pgd-l2, apgd-ce, apgd-ce-l2,
-    /// apgd-dlr, apgd-dlr-l2, apgd-t, apgd-t-l2, cw-l2, cw-linf, jsma (or its variants
-    /// jsma-probabilities and jsma-logits, which can run side by side), deepfool, fab-t,
-    /// fab-t-l2, the ensembles autoattack (alias aa-standard) and autoattack-l2, and from
-    /// forward passes only zoo, spsa, nes, square, square-l2,
-    /// hopskipjump (`robustaudit attacks` lists their parameters).
-    #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd")]
+    // Attacks to run; the help lists them from the registry.
+    #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd", help = attacks_help())]
     pub attacks: Vec<String>,
-    /// Radii of the L-infinity attacks (fgsm, bim, pgd, apgd-ce, apgd-dlr, apgd-t,
-    /// autoattack, zoo, spsa, nes, square),
-    /// comma-separated, in the input scale (images span [-0.5, 0.5], so 0.3 is 30% of the
-    /// range); `--attack-param ATTACK.eps=...` gives one attack radii of its own.
-    #[arg(long, value_delimiter = ',', default_value = "0.3", value_parser = positive_f64)]
+    // Radii of the L-infinity attacks; the help lists them from the registry.
+    #[arg(long, value_delimiter = ',', default_value = "0.3", value_parser = positive_f64, help = radii_help(Norm::Linf))]
     pub eps: Vec<f64>,
-    /// Radii of the L2 attacks (pgd-l2, apgd-ce-l2, apgd-dlr-l2, apgd-t-l2, autoattack-l2,
-    /// square-l2), comma-separated, in the input scale.
-    #[arg(long = "eps-l2", value_delimiter = ',', default_value = "2", value_parser = positive_f64)]
+    // Radii of the L2 attacks; the help lists them from the registry.
+    #[arg(long = "eps-l2", value_delimiter = ',', default_value = "2", value_parser = positive_f64, help = radii_help(Norm::L2))]
     pub eps_l2: Vec<f64>,
     /// Overrides one attack parameter, as ATTACK.PARAM=VALUE (e.g. pgd.steps=100,
     /// cw-l2.targets=none); repeat for several. ATTACK.eps=R1,R2 runs a radius attack at
@@ -287,7 +279,7 @@ pub enum Gradients {
 
 /// Arguments of `robustaudit bench`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES_HELP)]
+#[command(after_help = exit_code::help())]
 pub struct BenchArgs {
     /// The ONNX model file.
     pub model: PathBuf,
@@ -321,7 +313,7 @@ pub enum BenchFormat {
 
 /// Arguments of `robustaudit merge`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES_HELP)]
+#[command(after_help = exit_code::help())]
 pub struct MergeArgs {
     /// The --out folders of the shards, in any order.
     #[arg(required = true, value_name = "DIR")]
@@ -333,7 +325,7 @@ pub struct MergeArgs {
 
 /// Arguments of `robustaudit report`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES_HELP)]
+#[command(after_help = exit_code::help())]
 pub struct ReportArgs {
     /// The audit folder (`robustaudit audit --out DIR`).
     pub dir: PathBuf,
@@ -376,6 +368,34 @@ fn thread_count(s: &str) -> Result<usize, String> {
             "`{s}` is not a thread count from 1 to {MAX_THREADS}"
         )),
     }
+}
+
+/// `--attacks`' help: every registered attack, those that learn from gradients first.
+fn attacks_help() -> String {
+    let (gradient, forward) = by_signal();
+    format!(
+        "Attacks to run, comma-separated: {}; and from forward passes only {}. jsma-probabilities \
+         and jsma-logits name jsma's two variants (both can run in one audit), aa-standard \
+         names autoattack; `robustaudit attacks` lists their parameters",
+        gradient.join(", "),
+        forward.join(", ")
+    )
+}
+
+/// `--eps`' or `--eps-l2`'s help: the attacks that run once per radius of that norm.
+fn radii_help(norm: Norm) -> String {
+    let (name, example) = match norm {
+        Norm::Linf => (
+            "L-infinity",
+            "; images span [-0.5, 0.5], so 0.3 is 30% of the range",
+        ),
+        _ => ("L2", ""),
+    };
+    format!(
+        "Radii of the {name} attacks ({}), comma-separated, in the input scale{example}; \
+         `--attack-param ATTACK.eps=...` gives one attack radii of its own",
+        radius_attacks(norm).join(", ")
+    )
 }
 
 /// A finite number above 0.
@@ -438,5 +458,17 @@ fn channel_count(s: &str) -> Result<usize, String> {
         "1" => Ok(1),
         "3" => Ok(3),
         _ => Err(format!("`{s}` is not a channel count: 1 (grey) or 3 (RGB)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_reference_is_the_help_the_binary_prints() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md");
+        robustaudit::generated_docs::check_cli_reference(super::Cli::command(), &path)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }

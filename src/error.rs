@@ -1,53 +1,15 @@
-//! The error every command returns, its `hint:` line and its documented exit code.
-//!
-//! | code | meaning |
-//! |------|---------|
-//! | 0 | success, also when the reader of stdout closes it early (`| head`) |
-//! | 1 | unexpected internal error, or an output that could not be written (stdout included) |
-//! | 2 | bad command line (unknown flag, bad value) |
-//! | 3 | bad or missing dataset, or audit folder (`report`) |
-//! | 4 | bad model file: malformed, truncated, unsupported op, no image input, unsafe reference, not a regular file, over a limit or against the ONNX spec, non-finite logits, no gradient |
-//! | 5 | missing dependency: `scripts/setup` not run, ONNX Runtime or CUDA unavailable, `report` in a build without the renderer |
-//! | 6 | bad architecture spec or configuration |
-//! | 7 | a check failed: `gradcheck` found analytic gradients that disagree with finite differences |
+//! The error every command returns, its `hint:` line and its documented exit code
+//! ([`Exit`]).
 
 use std::path::PathBuf;
 
 use crate::arch::ArchError;
 use crate::data::DataError;
+use crate::exit_code::Exit;
 use crate::grad::GradError;
 use crate::onnx::OnnxError;
 use crate::printable::printable;
 use crate::report::ReportInputError;
-
-/// Exit code for an unexpected error or an output that could not be written.
-pub const EXIT_INTERNAL: u8 = 1;
-/// Exit code for a bad command line.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code for a bad or missing dataset or audit folder.
-pub const EXIT_DATA: u8 = 3;
-/// Exit code for a bad model file.
-pub const EXIT_MODEL: u8 = 4;
-/// Exit code for a missing runtime dependency.
-pub const EXIT_DEPENDENCY: u8 = 5;
-/// Exit code for a bad architecture spec or configuration.
-pub const EXIT_CONFIG: u8 = 6;
-/// Exit code for a check that ran and failed (`gradcheck`).
-pub const EXIT_CHECK: u8 = 7;
-
-/// The exit-code table both binaries print after `--help`.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  success
-  1  internal error, or an output that could not be written
-  2  bad command line
-  3  bad or missing dataset, or audit folder (report)
-  4  bad model file (malformed, truncated, unsupported op, no image input, unsafe reference,
-     not a regular file, over a size limit or against the onnx spec, non-finite logits,
-     no gradient rule)
-  5  missing dependency (run scripts/setup; scripts/setup --cuda for the gpu)
-  6  bad architecture spec or configuration
-  7  a check failed (gradcheck: analytic gradients disagree with finite differences)";
 
 /// Any failure of a robustaudit command.
 #[derive(Debug, thiserror::Error)]
@@ -108,17 +70,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// The documented process exit code for this error (see the module docs).
-    pub fn exit_code(&self) -> u8 {
+    /// The documented process exit code for this error.
+    pub fn exit_code(&self) -> Exit {
         match self {
-            Error::Data(_) => EXIT_DATA,
-            Error::Onnx(_) => EXIT_MODEL,
-            Error::Arch(_) => EXIT_CONFIG,
-            Error::Write { .. } | Error::Internal { .. } => EXIT_INTERNAL,
-            Error::Grad(_) => EXIT_MODEL,
-            Error::Dependency { .. } => EXIT_DEPENDENCY,
-            Error::Usage { .. } => EXIT_USAGE,
-            Error::Check { .. } => EXIT_CHECK,
+            Error::Data(_) => Exit::Data,
+            Error::Onnx(_) => Exit::Model,
+            Error::Arch(_) => Exit::Config,
+            Error::Write { .. } | Error::Internal { .. } => Exit::Internal,
+            Error::Grad(_) => Exit::Model,
+            Error::Dependency { .. } => Exit::Dependency,
+            Error::Usage { .. } => Exit::Usage,
+            Error::Check { .. } => Exit::Check,
             Error::Report(e) => e.exit_code(),
         }
     }

@@ -11,6 +11,8 @@ pub mod audit;
 pub mod data;
 pub mod deps;
 pub mod error;
+pub mod exit_code;
+pub mod generated_docs;
 pub mod grad;
 pub mod gradcheck;
 pub mod hex;

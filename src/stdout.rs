@@ -3,7 +3,7 @@
 //!
 //! `println!` panics when stdout is closed or full; every command prints through [`Stdout`]
 //! instead. Once the reader has closed the pipe, further lines are dropped and the command
-//! still succeeds (exit 0, documented in the README's exit codes): what was asked for,
+//! still succeeds (exit 0, documented in docs/exit-codes.md): what was asked for,
 //! files written included, is done, and only its echo on the terminal is cut short.
 
 use std::fmt;

@@ -23,7 +23,6 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::dlr;
-use super::fgsm::radius;
 use super::losses::{cross_entropy, Loss};
 use super::params::{ParamKind, ParamSpec, Params};
 use super::pgd::gaussian;
@@ -323,7 +322,7 @@ impl Apgd {
         aim: Goal,
         rng: &mut ChaCha8Rng,
     ) -> Result<Outcome> {
-        let eps = radius(problem)?;
+        let eps = problem.radius()?;
         let mut best = Outcome::Best(f64::NEG_INFINITY, problem.image.to_owned());
         for _ in 0..self.restarts {
             match self.restart(oracle, problem, aim, eps, rng)? {

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
 use super::margin_queries::{MarginPoint, MarginQueries};
-use super::params::{ParamKind, ParamSpec, Params};
+use super::params::{ParamKind, ParamSpec, Params, TARGETS_ALL};
 use super::tanh_box::TanhBox;
 use super::{Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
 use crate::error::Result;
@@ -56,12 +56,7 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "true",
         doc: "stop a search step when the loss stalls over a tenth of the steps",
     },
-    ParamSpec {
-        name: "targets",
-        kind: ParamKind::Choice(&["all", "none"]),
-        default: "all",
-        doc: "all: one targeted run per class other than the label; none: untargeted",
-    },
+    TARGETS_ALL,
 ];
 
 /// C&W L2, a minimal-perturbation attack.
@@ -89,18 +84,9 @@ impl CwL2 {
             learning_rate: params.number("learning_rate")?,
             confidence: params.number("confidence")?,
             abort_early: params.flag("abort_early")?,
-            targets: targets_of(params)?,
+            targets: params.targets()?,
         })
     }
-}
-
-/// The `targets` choice of a C&W attack.
-pub(super) fn targets_of(params: &Params) -> Result<Targets> {
-    Ok(if params.choice("targets")? == "all" {
-        Targets::All
-    } else {
-        Targets::Untargeted
-    })
 }
 
 impl Attack for CwL2 {

@@ -13,7 +13,6 @@ use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
-use super::cw_l2::targets_of;
 use super::margin_queries::{MarginPoint, MarginQueries};
 use super::params::{ParamKind, ParamSpec, Params};
 use super::tanh_box::TanhBox;
@@ -89,7 +88,7 @@ impl CwLinf {
             largest_const: params.number("largest_const")?,
             decrease_factor: params.number("decrease_factor")?,
             min_tau: params.number("min_tau")?,
-            targets: targets_of(params)?,
+            targets: params.targets()?,
         })
     }
 

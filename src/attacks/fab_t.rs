@@ -29,7 +29,6 @@ use rand_chacha::ChaCha8Rng;
 
 use super::apgd_t::ranked_others;
 use super::fab_projection::{norm_of, step_to_hyperplane_in_box};
-use super::fgsm::radius;
 use super::params::{ParamKind, ParamSpec, Params};
 use super::pgd::gaussian;
 use super::{
@@ -251,7 +250,7 @@ impl Attack for FabT {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let eps = radius(problem)?;
+        let eps = problem.radius()?;
         let mut candidate = match self.closest(oracle, problem, eps, eps, rng)? {
             Some((_, x)) => x,
             None => return Ok(problem.image.to_owned()),

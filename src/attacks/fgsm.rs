@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params};
 use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The parameters of `fgsm`.
 pub const PARAMS: &[ParamSpec] = &[ParamSpec {
@@ -55,7 +55,7 @@ impl Attack for Fgsm {
         problem: &Problem,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let eps = radius(problem)?;
+        let eps = problem.radius()?;
         let seeds = self.loss.seeds(problem.goal, oracle.classes());
         let (_, grad) = oracle.loss_gradient_one(problem.image, &seeds)?;
         let mut adv = problem.image.to_owned();
@@ -71,11 +71,4 @@ impl Attack for Fgsm {
         project_linf(adv.view_mut(), problem.image, eps, problem.domain);
         Ok(adv)
     }
-}
-
-/// The radius of a radius-bounded problem.
-pub(super) fn radius(problem: &Problem) -> Result<f64> {
-    problem.budget.ok_or_else(|| Error::Internal {
-        message: "a radius-bounded attack was run without a radius".into(),
-    })
 }

@@ -32,6 +32,7 @@ mod oracle;
 mod params;
 mod pgd;
 mod projection;
+mod reference;
 mod registry;
 mod scores;
 mod spsa;
@@ -42,7 +43,8 @@ mod zoo;
 pub use oracle::{Oracle, Queries};
 pub use params::{AttackParam, ParamKind, ParamSpec, Params, RADII, RADII_KIND};
 pub use projection::{clip_to_range, project_l2, project_linf};
-pub use registry::{by_listed_name, by_name, by_reported_name, registry, AttackInfo, NAMES};
+pub use reference::{by_signal, markdown_table, radius_attacks};
+pub use registry::{by_listed_name, by_name, by_reported_name, names, registry, AttackInfo};
 
 use std::fmt;
 
@@ -226,6 +228,15 @@ pub struct Problem<'a> {
     pub budget: Option<f64>,
     /// The valid value range.
     pub domain: Domain,
+}
+
+impl Problem<'_> {
+    /// The radius of a radius-bounded problem; a radius attack run without one is a bug.
+    pub fn radius(&self) -> Result<f64> {
+        self.budget.ok_or_else(|| crate::error::Error::Internal {
+            message: "a radius-bounded attack was run without a radius".into(),
+        })
+    }
 }
 
 /// An adversarial attack on one image.

@@ -11,10 +11,8 @@ use ndarray::{Array3, ArrayView1, Axis};
 use rand_chacha::ChaCha8Rng;
 
 use super::antithetic::estimate;
-use super::cw_l2::targets_of;
-use super::fgsm::radius;
 use super::losses::Loss;
-use super::params::{ParamKind, ParamSpec, Params};
+use super::params::{ParamKind, ParamSpec, Params, SCORE_LOSS, TARGETS_NONE};
 use super::pgd::gaussian;
 use super::scores::{score, Lowest};
 use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
@@ -46,18 +44,8 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "0.01",
         doc: "size eta of each sign step, as a fraction of the value range's width",
     },
-    ParamSpec {
-        name: "loss",
-        kind: ParamKind::Choice(Loss::CHOICES),
-        default: "margin",
-        doc: "loss to minimise: the C&W logit margin, or cross-entropy of the probabilities (ce)",
-    },
-    ParamSpec {
-        name: "targets",
-        kind: ParamKind::Choice(&["all", "none"]),
-        default: "none",
-        doc: "all: one targeted run per class other than the label; none: untargeted",
-    },
+    SCORE_LOSS,
+    TARGETS_NONE,
 ];
 
 /// NES gradient estimates with PGD sign steps, in L-infinity.
@@ -80,7 +68,7 @@ impl Nes {
             sigma: params.number("sigma")?,
             learning_rate: params.number("learning_rate")?,
             loss: Loss::from_choice(params.choice("loss")?),
-            targets: targets_of(params)?,
+            targets: params.targets()?,
         })
     }
 }
@@ -108,7 +96,7 @@ impl Attack for Nes {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let eps = radius(problem)?;
+        let eps = problem.radius()?;
         let goal = problem.goal;
         let width = f64::from(problem.domain.hi) - f64::from(problem.domain.lo);
         let sigma = self.sigma * width;

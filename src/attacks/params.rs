@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::losses::Loss;
+use super::Targets;
 use crate::error::{Error, Result};
 
 /// The parameter every radius attack takes: its own comma-separated radii, in the input
@@ -61,6 +63,29 @@ pub struct ParamSpec {
     /// What it means, with its unit.
     pub doc: &'static str,
 }
+
+/// `targets` of an attack that is untargeted unless asked: `all` runs once per class other
+/// than the label.
+pub(super) const TARGETS_NONE: ParamSpec = ParamSpec {
+    name: "targets",
+    kind: ParamKind::Choice(&["all", "none"]),
+    default: "none",
+    doc: "all: one targeted run per class other than the label; none: untargeted",
+};
+
+/// `targets` of an attack that runs once per class other than the label unless asked.
+pub(super) const TARGETS_ALL: ParamSpec = ParamSpec {
+    default: "all",
+    ..TARGETS_NONE
+};
+
+/// `loss` of a score-based attack: the C&W margin by default, or cross-entropy.
+pub(super) const SCORE_LOSS: ParamSpec = ParamSpec {
+    name: "loss",
+    kind: ParamKind::Choice(Loss::CHOICES),
+    default: "margin",
+    doc: "loss to minimise: the C&W logit margin, or cross-entropy of the probabilities (ce)",
+};
 
 /// A parsed parameter value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -255,6 +280,16 @@ impl Params {
             AttackParam::Choice(w) => Ok(w),
             _ => Err(self.mismatch(name, "a choice")),
         }
+    }
+
+    /// The `targets` choice of an attack that takes one: `all` (every other class) or
+    /// `none` (untargeted).
+    pub fn targets(&self) -> Result<Targets> {
+        Ok(if self.choice("targets")? == "all" {
+            Targets::All
+        } else {
+            Targets::Untargeted
+        })
     }
 }
 

@@ -10,7 +10,6 @@ use ndarray::{Array3, ArrayView3, Zip};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::fgsm::radius;
 use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params};
 use super::{project_l2, project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
@@ -165,7 +164,7 @@ impl Attack for Pgd {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let eps = radius(problem)?;
+        let eps = problem.radius()?;
         let alpha = self.step_ratio * eps / self.steps as f64;
         let mut best: Option<(f64, Array3<f32>)> = None;
         let seeds = self.loss.seeds(problem.goal, oracle.classes());

@@ -11,10 +11,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
 use super::antithetic::estimate;
-use super::cw_l2::targets_of;
-use super::fgsm::radius;
 use super::losses::Loss;
-use super::params::{ParamKind, ParamSpec, Params};
+use super::params::{ParamKind, ParamSpec, Params, SCORE_LOSS, TARGETS_NONE};
 use super::scores::{score, Lowest};
 use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
 use crate::error::Result;
@@ -45,18 +43,8 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "0.01",
         doc: "Adam learning rate, in the input's value scale",
     },
-    ParamSpec {
-        name: "loss",
-        kind: ParamKind::Choice(Loss::CHOICES),
-        default: "margin",
-        doc: "loss to minimise: the C&W logit margin, or cross-entropy of the probabilities (ce)",
-    },
-    ParamSpec {
-        name: "targets",
-        kind: ParamKind::Choice(&["all", "none"]),
-        default: "none",
-        doc: "all: one targeted run per class other than the label; none: untargeted",
-    },
+    SCORE_LOSS,
+    TARGETS_NONE,
 ];
 
 /// SPSA with Adam, in L-infinity.
@@ -79,7 +67,7 @@ impl Spsa {
             delta: params.number("delta")?,
             learning_rate: params.number("learning_rate")?,
             loss: Loss::from_choice(params.choice("loss")?),
-            targets: targets_of(params)?,
+            targets: params.targets()?,
         })
     }
 }
@@ -107,7 +95,7 @@ impl Attack for Spsa {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let eps = radius(problem)?;
+        let eps = problem.radius()?;
         let goal = problem.goal;
         let loss = |z: ArrayView1<f32>| self.loss.eval(z, goal).0;
         let mut x = problem.image.to_owned();

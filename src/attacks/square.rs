@@ -19,10 +19,8 @@ use ndarray::{Array3, ArrayView1, ArrayView3, Axis};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::cw_l2::targets_of;
-use super::fgsm::radius;
 use super::losses::margin;
-use super::params::{ParamKind, ParamSpec, Params};
+use super::params::{ParamKind, ParamSpec, Params, TARGETS_NONE};
 use super::scores::score;
 use super::{
     project_l2, project_linf, Attack, BudgetKind, Domain, Norm, Oracle, Output, Problem, Signal,
@@ -50,12 +48,7 @@ const fn params(p_init: &'static str) -> [ParamSpec; 3] {
             default: p_init,
             doc: "fraction of the image's values the first squares cover, halved on the paper's schedule",
         },
-        ParamSpec {
-            name: "targets",
-            kind: ParamKind::Choice(&["all", "none"]),
-            default: "none",
-            doc: "all: one targeted run per class other than the label; none: untargeted",
-        },
+        TARGETS_NONE,
     ]
 }
 
@@ -80,7 +73,7 @@ impl Square {
             norm,
             queries: params.integer("queries")?,
             p_init: params.number("p_init")?,
-            targets: targets_of(params)?,
+            targets: params.targets()?,
         })
     }
 
@@ -136,7 +129,7 @@ impl Attack for Square {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let eps = radius(problem)?;
+        let eps = problem.radius()?;
         let goal = problem.goal;
         let loss = |z: ArrayView1<f32>| margin(z, goal).0;
         let clean = problem.image;

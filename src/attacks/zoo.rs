@@ -21,10 +21,8 @@ use ndarray::{Array3, ArrayView1, ArrayView3};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::cw_l2::targets_of;
-use super::fgsm::radius;
 use super::losses::margin;
-use super::params::{ParamKind, ParamSpec, Params};
+use super::params::{ParamKind, ParamSpec, Params, TARGETS_NONE};
 use super::scores::{repeated, score, Lowest};
 use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
 use crate::error::Result;
@@ -67,12 +65,7 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "false",
         doc: "draw coordinates in proportion to how far their 8x8 block has moved, instead of uniformly",
     },
-    ParamSpec {
-        name: "targets",
-        kind: ParamKind::Choice(&["all", "none"]),
-        default: "none",
-        doc: "all: one targeted run per class other than the label; none: untargeted",
-    },
+    TARGETS_NONE,
 ];
 
 /// ZOO-Adam on the C&W margin, in L-infinity.
@@ -103,7 +96,7 @@ impl Zoo {
             learning_rate: params.number("learning_rate")?,
             confidence: params.number("confidence")?,
             importance: params.flag("importance")?,
-            targets: targets_of(params)?,
+            targets: params.targets()?,
         })
     }
 
@@ -179,7 +172,7 @@ impl Attack for Zoo {
         problem: &Problem,
         rng: &mut ChaCha8Rng,
     ) -> Result<Array3<f32>> {
-        let eps = radius(problem)?;
+        let eps = problem.radius()?;
         let goal = problem.goal;
         let kappa = self.confidence;
         let loss = |z: ArrayView1<f32>| margin(z, goal).0.max(-kappa);

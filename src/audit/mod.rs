@@ -20,13 +20,15 @@
 //! unsharded audit for its samples.
 
 mod diagnosis;
+mod findings;
 mod invariants;
 mod query_queue;
 mod records;
 mod seeds;
 mod shard;
 
-pub use diagnosis::{conclude, verdict, Check, Finding, Outcome, Verdict};
+pub use diagnosis::{conclude, verdict};
+pub use findings::{Check, Finding, Outcome, Verdict};
 pub use invariants::check;
 pub use query_queue::{run_queued, QueueSize};
 pub use records::{

@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 
 use ndarray::Array4;
 
-use super::diagnosis::{Finding, Verdict};
+use super::findings::{Finding, Verdict};
 use crate::attacks::{Attack, Norm, Params, Queries, Signal};
 use crate::metrics::{mean, median, Distortion, Sensitivity};
+use crate::model::{GradientSource, InputTransform};
+use crate::onnx::OnnxModel;
 
 /// A model as the report names it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,6 +29,35 @@ pub struct ModelInfo {
     pub gradients_reason: String,
     /// The model's input range (and normalisation) the dataset's values were mapped to.
     pub input: String,
+}
+
+impl ModelInfo {
+    /// What the reports say about `model`, opened from a file, attacked through `source`
+    /// on inputs mapped by `transform`.
+    pub fn of(
+        model: &OnnxModel,
+        source: &GradientSource,
+        transform: &InputTransform,
+    ) -> crate::error::Result<ModelInfo> {
+        let sha256 = model
+            .file_sha256()
+            .ok_or_else(|| crate::error::Error::Internal {
+                message: format!("{} was not opened from a file", model.path().display()),
+            })?
+            .to_string();
+        let meta = |key: &str| model.metadata_value(key).unwrap_or_default().to_string();
+        let (gradients, gradients_reason) = source.kind();
+        Ok(ModelInfo {
+            name: model.path().display().to_string(),
+            sha256,
+            role: meta("role"),
+            hop: meta("hop"),
+            temperature: meta("temperature"),
+            gradients: gradients.to_string(),
+            gradients_reason,
+            input: transform.describe(),
+        })
+    }
 }
 
 /// One attack run on one sample (and target), or a misclassified sample left alone.

@@ -104,7 +104,7 @@ impl fmt::Display for Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::EXIT_USAGE;
+    use crate::exit_code::Exit;
 
     #[test]
     fn shards_cover_every_sample_once_in_whole_blocks() {
@@ -182,7 +182,7 @@ mod tests {
             ),
         ] {
             let err = Shard::parse(text).expect_err(text);
-            assert_eq!(err.exit_code(), EXIT_USAGE, "{text}");
+            assert_eq!(err.exit_code(), Exit::Usage, "{text}");
             assert!(err.to_string().contains(message), "{text}: {err}");
             assert!(err.hint().is_some_and(|h| h.contains("0/4")), "{text}");
         }

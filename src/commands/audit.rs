@@ -9,15 +9,12 @@ use robustaudit::audit::{
     Shard, SummaryRecord,
 };
 use robustaudit::error::{Error, Result};
-use robustaudit::hex::hex;
 use robustaudit::model::{GradientSource, InputTransform, Transformed};
-use robustaudit::onnx::{OnnxError, OnnxModel, MAX_MODEL_BYTES};
-use robustaudit::regular_file;
+use robustaudit::onnx::OnnxModel;
 use robustaudit::report::{
     data_sha256, describe_attacks, describe_models, describe_radii, write_audit, ReportFiles,
     ShardRecord,
 };
-use sha2::{Digest, Sha256};
 
 use super::dataset::DataSource;
 use crate::cli::{AuditArgs, Gradients};
@@ -67,8 +64,9 @@ pub fn run(args: &AuditArgs) -> Result<()> {
                 });
             }
         }
-        let transform = input_transform(path, &onnx, args, c)?;
-        let info = model_info(path, &onnx, &source, &transform)?;
+        let transform =
+            InputTransform::for_model(&onnx, args.input_range, &args.mean, &args.std, c)?;
+        let info = ModelInfo::of(&onnx, &source, &transform)?;
         sources.push((source, transform, info));
     }
     let transformed: Vec<Transformed> = sources
@@ -312,69 +310,6 @@ fn planned_attacks(names: &[String], overrides: &[String]) -> Result<Vec<Planned
         planned.push(PlannedAttack { attack, params });
     }
     Ok(planned)
-}
-
-/// The map from the dataset's scale to the model's: `--input-range` when given, else the
-/// model's `input_range` metadata.
-fn input_transform(
-    path: &Path,
-    onnx: &OnnxModel,
-    args: &AuditArgs,
-    channels: usize,
-) -> Result<InputTransform> {
-    let hint = Some("pass --input-range LO,HI (and --mean/--std if the model normalises)".into());
-    let range = match (args.input_range, onnx.metadata_value("input_range")) {
-        (Some(range), _) => range,
-        (None, Some(text)) => parse_range(text).ok_or_else(|| Error::Usage {
-            message: format!(
-                "{} records input_range `{text}`, which is not LO,HI",
-                path.display()
-            ),
-            hint: hint.clone(),
-        })?,
-        (None, None) => {
-            return Err(Error::Usage {
-                message: format!("{} does not record its input range", path.display()),
-                hint,
-            })
-        }
-    };
-    InputTransform::new(range, &args.mean, &args.std, channels)
-}
-
-fn parse_range(text: &str) -> Option<(f32, f32)> {
-    let (lo, hi) = text.split_once(',')?;
-    let (lo, hi) = (
-        lo.trim().parse::<f32>().ok()?,
-        hi.trim().parse::<f32>().ok()?,
-    );
-    (lo.is_finite() && hi.is_finite() && lo < hi).then_some((lo, hi))
-}
-
-fn model_info(
-    path: &Path,
-    onnx: &OnnxModel,
-    source: &GradientSource,
-    transform: &InputTransform,
-) -> Result<ModelInfo> {
-    let bytes = regular_file::read(path, MAX_MODEL_BYTES).map_err(|source| OnnxError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let sha256 = hex(&Sha256::digest(&bytes));
-    let meta = |key: &str| onnx.metadata_value(key).unwrap_or_default().to_string();
-    let (gradients, gradients_reason) = source.kind();
-    let gradients = gradients.to_string();
-    Ok(ModelInfo {
-        name: path.display().to_string(),
-        sha256,
-        role: meta("role"),
-        hop: meta("hop"),
-        temperature: meta("temperature"),
-        gradients,
-        gradients_reason,
-        input: transform.describe(),
-    })
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal.

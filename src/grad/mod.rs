@@ -14,6 +14,7 @@
 mod backward;
 mod error;
 mod opset;
+mod rule_context;
 mod rules;
 mod training;
 

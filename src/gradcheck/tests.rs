@@ -374,7 +374,7 @@ fn labels_outside_the_model_are_a_usage_error() {
     let model = wrong(1.0, 0.0);
     let x = images(2, [1, 8, 8], 3);
     let err = run(&model, x.view(), &[1, 10], &Settings::default(), &()).unwrap_err();
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.exit_code(), crate::exit_code::Exit::Usage);
     assert_eq!(
         err.to_string(),
         "label 10 of sample 1 is out of range for a model with 10 classes"

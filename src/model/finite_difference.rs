@@ -453,7 +453,7 @@ mod tests {
                 FiniteDifference::new(TractClassifier::new(plan.model().clone()).expect("plan"))
                     .with_step(h)
                     .unwrap_err();
-            assert_eq!(err.exit_code(), 2);
+            assert_eq!(err.exit_code(), crate::exit_code::Exit::Usage);
             assert!(
                 err.to_string().starts_with("finite-difference step"),
                 "{err}"

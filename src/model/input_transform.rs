@@ -11,6 +11,17 @@ use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Axis};
 
 use super::{Classifier, Differentiable, LogitSeeds};
 use crate::error::{Error, Result};
+use crate::onnx::OnnxModel;
+
+/// `LO,HI` with finite `LO < HI`, as the trainer records `input_range`.
+fn parse_range(text: &str) -> Option<(f32, f32)> {
+    let (lo, hi) = text.split_once(',')?;
+    let (lo, hi) = (
+        lo.trim().parse::<f32>().ok()?,
+        hi.trim().parse::<f32>().ok()?,
+    );
+    (lo.is_finite() && hi.is_finite() && lo < hi).then_some((lo, hi))
+}
 
 /// A per-channel affine map from the dataset's scale to a model's input scale.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +34,35 @@ pub struct InputTransform {
 }
 
 impl InputTransform {
+    /// The map for `model`: its range is `range` when given (`--input-range`), else the
+    /// model's `input_range` metadata; a model that records none, or an unreadable one, is
+    /// a usage error whose hint names the flag.
+    pub fn for_model(
+        model: &OnnxModel,
+        range: Option<(f32, f32)>,
+        mean: &[f32],
+        std: &[f32],
+        channels: usize,
+    ) -> Result<Self> {
+        let path = model.path().display();
+        let hint =
+            Some("pass --input-range LO,HI (and --mean/--std if the model normalises)".into());
+        let range = match (range, model.metadata_value("input_range")) {
+            (Some(range), _) => range,
+            (None, Some(text)) => parse_range(text).ok_or_else(|| Error::Usage {
+                message: format!("{path} records input_range `{text}`, which is not LO,HI"),
+                hint: hint.clone(),
+            })?,
+            (None, None) => {
+                return Err(Error::Usage {
+                    message: format!("{path} does not record its input range"),
+                    hint,
+                })
+            }
+        };
+        InputTransform::new(range, mean, std, channels)
+    }
+
     /// The map for a model taking values in `range` (`lo < hi`), normalised by `mean` and
     /// `std` (one value for every channel, or one per channel; `std` positive), on images
     /// of `channels` channels. Bad values are usage errors.
@@ -252,7 +292,7 @@ mod tests {
             ((0.0, f32::NAN), vec![0.0], vec![1.0]),
         ] {
             let err = InputTransform::new(range, &mean, &std, 2).expect_err("refused");
-            assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{err}");
+            assert_eq!(err.exit_code(), crate::exit_code::Exit::Usage, "{err}");
         }
     }
 }

@@ -22,7 +22,7 @@ pub enum OnnxError {
         reason: String,
     },
     /// A node breaks the ONNX spec or the limits put on untrusted models (attribute values,
-    /// index tensors, tensor sizes; README "Loading models safely").
+    /// index tensors, tensor sizes; docs/models.md, "Loading models safely").
     #[error("invalid onnx model {path}: {reason}")]
     Invalid {
         /// The model file.
@@ -128,7 +128,7 @@ impl OnnxError {
                 "the file may be truncated or not an onnx model; re-export or re-copy it".into(),
             ),
             OnnxError::Invalid { .. } => Some(
-                "the model breaks the onnx spec or a size limit (README \"Loading models safely\"); re-export it".into(),
+                "the model breaks the onnx spec or a size limit (docs/models.md, \"loading models safely\"); re-export it".into(),
             ),
             OnnxError::NonFiniteLogits { .. } => Some(
                 "the model's weights or ops produce nan or infinity; check how it was exported".into(),

@@ -9,8 +9,13 @@ use std::path::{Component, Path, PathBuf};
 
 use tract_onnx::pb::{tensor_proto::DataLocation, GraphProto, TensorProto};
 
-use super::model::{element_size, MAX_MODEL_BYTES};
+use super::ir::element_size;
 use super::OnnxError;
+
+/// The most bytes a model may take, its file and its external data together (4 GiB): a
+/// model that claims more is refused before anything is read (docs/models.md, "Loading models
+/// safely").
+pub const MAX_MODEL_BYTES: u64 = 4 << 30;
 
 /// Replaces every external reference in `graph` (and its subgraphs) by the referenced bytes,
 /// taking them from `budget` (bytes still allowed) and refusing a tensor that would

@@ -308,3 +308,15 @@ pub(super) fn tensor_to_proto(name: &str, t: &ConstTensor) -> TensorProto {
         ..Default::default()
     }
 }
+
+/// Bytes per element of an ONNX data type whose values can be stored as raw bytes.
+pub(super) fn element_size(data_type: i32) -> Option<usize> {
+    let size = match DataType::try_from(data_type).ok()? {
+        DataType::Uint8 | DataType::Int8 | DataType::Bool => 1,
+        DataType::Uint16 | DataType::Int16 | DataType::Float16 | DataType::Bfloat16 => 2,
+        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
+        DataType::Double | DataType::Int64 | DataType::Uint64 => 8,
+        _ => return None,
+    };
+    Some(size)
+}

@@ -20,8 +20,9 @@ mod vjp_plan;
 
 pub use builder::{GraphBuilder, OPSET};
 pub use error::OnnxError;
+pub use external_data::MAX_MODEL_BYTES;
 pub use ir::{Attr, ConstTensor, Dim, Node, Values};
-pub use model::{OnnxModel, MAX_MODEL_BYTES};
+pub use model::OnnxModel;
 pub use profile::OpTime;
 pub use signature::{ImageInput, Layout, Signature};
 pub use summary::{ModelSummary, TensorInfo};

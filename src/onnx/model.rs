@@ -4,20 +4,16 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use prost::Message;
+use sha2::{Digest, Sha256};
 use tract_onnx::pb::{
     tensor_proto::DataType, GraphProto, ModelProto, NodeProto, StringStringEntryProto, TensorProto,
 };
 
-use super::external_data::inline_external_data;
-use super::ir::{tensor_from_proto, tensor_to_proto, ConstTensor};
+use super::external_data::{inline_external_data, MAX_MODEL_BYTES};
+use super::ir::{element_size, tensor_from_proto, tensor_to_proto, ConstTensor};
 use super::node_checks::check_nodes;
 use super::signature::Signature;
 use super::OnnxError;
-
-/// The most bytes a model may take, its file and its external data together (4 GiB): a
-/// model that claims more is refused before anything is read (README "Loading models
-/// safely").
-pub const MAX_MODEL_BYTES: u64 = 4 << 30;
 
 /// An ONNX model whose structure has been checked: every tensor it reads is defined, every
 /// initializer's bytes match its shape, every operator is one tract implements, and no
@@ -26,6 +22,8 @@ pub const MAX_MODEL_BYTES: u64 = 4 << 30;
 pub struct OnnxModel {
     path: PathBuf,
     proto: ModelProto,
+    /// SHA-256 of the file it was opened from, lower-case hex; `None` when built in memory.
+    file_sha256: Option<String>,
 }
 
 impl OnnxModel {
@@ -45,7 +43,9 @@ impl OnnxModel {
         if let Some(graph) = proto.graph.as_mut() {
             inline_external_data(graph, path, &mut budget)?;
         }
-        Self::validated(path.to_path_buf(), proto)
+        let mut model = Self::validated(path.to_path_buf(), proto)?;
+        model.file_sha256 = Some(crate::hex::hex(&Sha256::digest(&bytes)));
+        Ok(model)
     }
 
     /// Validates a model built in memory; `path` names it in messages and is where it will
@@ -86,12 +86,22 @@ impl OnnxModel {
                 ops: unsupported.into_iter().collect(),
             });
         }
-        Ok(OnnxModel { path, proto })
+        Ok(OnnxModel {
+            path,
+            proto,
+            file_sha256: None,
+        })
     }
 
     /// Where the model was read from or will be written to.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// SHA-256 of the file it was opened from (its bytes as read, external data apart), in
+    /// lower-case hex; `None` for a model built in memory.
+    pub fn file_sha256(&self) -> Option<&str> {
+        self.file_sha256.as_deref()
     }
 
     /// The model's image input and logits output.
@@ -253,18 +263,6 @@ static EMPTY_GRAPH: GraphProto = GraphProto {
     quantization_annotation: Vec::new(),
 };
 
-/// Bytes per element of an ONNX data type whose values can be stored as raw bytes.
-pub(super) fn element_size(data_type: i32) -> Option<usize> {
-    let size = match DataType::try_from(data_type).ok()? {
-        DataType::Uint8 | DataType::Int8 | DataType::Bool => 1,
-        DataType::Uint16 | DataType::Int16 | DataType::Float16 | DataType::Bfloat16 => 2,
-        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
-        DataType::Double | DataType::Int64 | DataType::Uint64 => 8,
-        _ => return None,
-    };
-    Some(size)
-}
-
 /// Whether a data type holds floating-point values (a trainable parameter's type).
 pub(super) fn is_float(data_type: i32) -> bool {
     matches!(
@@ -344,7 +342,7 @@ fn check_defined_before_use(graph: &GraphProto) -> Result<(), String> {
 
 /// Operators (in the graph and its subgraphs) that tract has no implementation for.
 fn unsupported_ops(proto: &ModelProto) -> BTreeSet<String> {
-    let onnx = tract_onnx::onnx();
+    let onnx = super::tract_plan::registry();
     let mut unsupported = BTreeSet::new();
     let mut stack: Vec<&GraphProto> = proto.graph.iter().collect();
     while let Some(graph) = stack.pop() {

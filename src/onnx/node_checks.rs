@@ -3,7 +3,7 @@
 //! tract trusts its input: a Conv whose pads are 2^63 - 1, a GatherND whose indices are a
 //! float scalar or a ConstantOfShape asking for 2^40 elements make its shape analysis or
 //! its kernels loop for ever or allocate without bound. Every graph is held to these limits
-//! when it is opened (see README "Loading models safely"); the sizes that only tract's
+//! when it is opened (see docs/models.md, "Loading models safely"); the sizes that only tract's
 //! analysis knows are bounded afterwards by `probe_analysis`.
 
 use std::collections::HashMap;

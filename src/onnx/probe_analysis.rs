@@ -18,7 +18,7 @@ use super::ir::node_from_proto;
 use super::node_checks::{MAX_TENSOR_ELEMENTS, WINDOW_OPS};
 use super::panic_guard::guard;
 use super::signature::Signature;
-use super::tract_plan::{image_fact, proto_with_output};
+use super::tract_plan::{image_fact, proto_with_output, registry};
 use super::{OnnxError, OnnxModel};
 
 /// The logits graph of `model`, analysed by tract for a batch of `batch` images, with the
@@ -48,7 +48,7 @@ fn analysed(
     batch: usize,
 ) -> Result<(InferenceModel, HashMap<String, OutletId>), OnnxError> {
     let proto = proto_with_output(model.proto(), output);
-    let parsed = guard(model.path(), || tract_onnx::onnx().parse(&proto, None))?;
+    let parsed = guard(model.path(), || registry().parse(&proto, None))?;
     if !parsed.unresolved_inputs.is_empty() {
         return Err(OnnxError::Tract {
             path: model.path().to_path_buf(),
@@ -108,7 +108,7 @@ fn check_before_analysis(
             .collect()
     });
     let proto = proto_with_output(passthrough.proto(), &signature.logits);
-    let Ok(parsed) = guard(model.path(), || tract_onnx::onnx().parse(&proto, None)) else {
+    let Ok(parsed) = guard(model.path(), || registry().parse(&proto, None)) else {
         return Ok(());
     };
     let mut inference = parsed.model;

@@ -229,6 +229,13 @@ impl TractPlan {
     }
 }
 
+/// tract's ONNX operator registry, built once per process and shared by the model checks
+/// and every parse.
+pub(super) fn registry() -> &'static tract_onnx::Onnx {
+    static REGISTRY: std::sync::OnceLock<tract_onnx::Onnx> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(tract_onnx::onnx)
+}
+
 /// The model with its declared outputs replaced by the logits tensor, parsed by tract
 /// (no file access: external data was inlined when the model was opened), plus the outlet
 /// of every named tensor.
@@ -237,7 +244,7 @@ pub(super) fn parse_logits_graph(
     signature: &Signature,
 ) -> Result<(InferenceModel, HashMap<String, OutletId>), OnnxError> {
     let proto = proto_with_output(model.proto(), &signature.logits);
-    let parsed = guard(model.path(), || tract_onnx::onnx().parse(&proto, None))?;
+    let parsed = guard(model.path(), || registry().parse(&proto, None))?;
     if !parsed.unresolved_inputs.is_empty() {
         return Err(OnnxError::Tract {
             path: model.path().to_path_buf(),

@@ -12,7 +12,7 @@ use tract_onnx::prelude::*;
 use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
 use super::profile::{profile_plan, OpTime};
 use super::signature::{ImageInput, Layout};
-use super::tract_plan::{gathers_patches_lazily, image_fact, one_line, to_model_layout};
+use super::tract_plan::{gathers_patches_lazily, image_fact, one_line, registry, to_model_layout};
 use super::{OnnxError, OnnxModel};
 
 /// The seed inputs of a VJP graph, one row per image (see `crate::grad::vjp_graph`): the
@@ -89,7 +89,7 @@ impl VjpPlan {
     /// that run.
     pub fn new(vjp: &OnnxModel, input: &ImageInput, classes: usize) -> Result<Self, OnnxError> {
         let path = vjp.path().to_path_buf();
-        let parsed = guard(&path, || tract_onnx::onnx().parse(vjp.proto(), None))?;
+        let parsed = guard(&path, || registry().parse(vjp.proto(), None))?;
         let seed_terms = match parsed.model.inputs.len() {
             2 => false,
             6 => true,

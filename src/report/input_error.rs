@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{EXIT_DATA, EXIT_DEPENDENCY, EXIT_USAGE};
+use crate::exit_code::Exit;
 
 /// Everything that stops a report from being rendered from an audit folder.
 ///
@@ -85,11 +85,11 @@ pub enum ReportInputError {
 impl ReportInputError {
     /// The documented exit code: 5 for the font, 2 for an unknown schema version, 3 (bad or
     /// missing data) for the rest.
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> Exit {
         match self {
-            ReportInputError::UnknownVersion { .. } => EXIT_USAGE,
-            ReportInputError::Font { .. } => EXIT_DEPENDENCY,
-            _ => EXIT_DATA,
+            ReportInputError::UnknownVersion { .. } => Exit::Usage,
+            ReportInputError::Font { .. } => Exit::Dependency,
+            _ => Exit::Data,
         }
     }
 

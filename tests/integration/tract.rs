@@ -52,7 +52,7 @@ fn wrong_image_shape_is_an_input_shape_error() {
         err.to_string(),
         "wrong input shape for digits-small.onnx: expected [n, 1, 8, 8], got [2, 1, 28, 28]"
     );
-    assert_eq!(err.exit_code(), 4);
+    assert_eq!(err.exit_code(), robustaudit::exit_code::Exit::Model);
 }
 
 #[test]

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use robustaudit::error::EXIT_CODES_HELP;
+use robustaudit::exit_code;
 use robustaudit_train::runtime::Device;
 
 /// Train teachers, assistants and distilled students on ONNX Runtime and export them as ONNX.
 #[derive(Debug, Parser)]
-#[command(name = "robustaudit-train", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "robustaudit-train", version, after_help = exit_code::help())]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -135,4 +135,16 @@ pub struct InitArgs {
     /// Where to write the ONNX graph.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_reference_is_the_help_the_binary_prints() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cli-train.md");
+        robustaudit::generated_docs::check_cli_reference(super::Cli::command(), &path)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 }

@@ -1,6 +1,7 @@
 //! The trainer's error: the library's errors plus ONNX Runtime failures, with exit codes.
 
-use robustaudit::error::{Error, EXIT_CONFIG, EXIT_DEPENDENCY, EXIT_INTERNAL};
+use robustaudit::error::Error;
+use robustaudit::exit_code::Exit;
 
 /// Any failure of a `robustaudit-train` command.
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +38,13 @@ pub enum TrainError {
 }
 
 impl TrainError {
-    /// The documented process exit code (see `robustaudit::error`).
-    pub fn exit_code(&self) -> u8 {
+    /// The documented process exit code (`robustaudit::exit_code::Exit`).
+    pub fn exit_code(&self) -> Exit {
         match self {
             TrainError::Core(e) => e.exit_code(),
-            TrainError::RuntimeLoad { .. } => EXIT_DEPENDENCY,
-            TrainError::Config { .. } => EXIT_CONFIG,
-            TrainError::Runtime { .. } => EXIT_INTERNAL,
+            TrainError::RuntimeLoad { .. } => Exit::Dependency,
+            TrainError::Config { .. } => Exit::Config,
+            TrainError::Runtime { .. } => Exit::Internal,
         }
     }
 

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             e.report();
-            ExitCode::from(e.exit_code())
+            e.exit_code().into()
         }
     }
 }

@@ -29,7 +29,7 @@ mod variadic;
 
 pub(super) use quantize::straight_through_reason;
 
-use super::backward::Ctx;
+use super::rule_context::Ctx;
 use crate::onnx::Node;
 
 /// A backward rule: output gradients in, input gradients out, or why the node's form is

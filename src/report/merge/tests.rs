@@ -12,7 +12,8 @@ use super::merge;
 use crate::arch::{forward_graph, ArchSpec};
 use crate::attacks::{by_name, Domain};
 use crate::audit::{self, AuditModel, AuditReport, ModelInfo, PlannedAttack, Settings, Shard};
-use crate::error::{Error, EXIT_USAGE};
+use crate::error::Error;
+use crate::exit_code::Exit;
 use crate::model::{TractDifferentiable, CHUNK};
 use crate::report::{
     describe_attacks, describe_models, describe_radii, write_audit, ShardRecord, SCHEMA_VERSION,
@@ -180,7 +181,7 @@ fn copy_folder(from: &Path, to: &Path) {
 /// Merging `dirs` fails with a usage error whose message contains `expected`.
 fn refused(dirs: &[PathBuf], expected: &str) -> Error {
     let err = merge(dirs).expect_err(expected);
-    assert_eq!(err.exit_code(), EXIT_USAGE, "{err}");
+    assert_eq!(err.exit_code(), Exit::Usage, "{err}");
     assert!(
         err.to_string().contains(expected),
         "wanted `{expected}`, got: {err}"

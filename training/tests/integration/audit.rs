@@ -2,7 +2,7 @@
 //! attack must achieve on an undistilled model, and the invariants every attack keeps.
 
 use ndarray::{s, Array4, Axis};
-use robustaudit::attacks::{Domain, NAMES};
+use robustaudit::attacks::{names, Domain};
 use robustaudit::audit::{self, AuditModel, AuditReport, ModelInfo, Settings};
 use robustaudit::data::{load, Split};
 
@@ -246,7 +246,8 @@ fn every_attack_keeps_its_invariants_on_the_trained_network() {
             _ => &[],
         }
     };
-    let attacks: Vec<(&str, &[(&str, &str)])> = NAMES.iter().map(|&n| (n, quick(n))).collect();
+    let attacks: Vec<(&str, &[(&str, &str)])> =
+        names().into_iter().map(|n| (n, quick(n))).collect();
     let (report, images) = audit_trained(8, &attacks, &[0.1], &[1.0]);
     for set in &report.examples {
         let rows: Vec<_> = report

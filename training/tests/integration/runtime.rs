@@ -39,7 +39,7 @@ fn in_child() -> bool {
 fn dependency_error(result: robustaudit_train::error::Result<std::path::PathBuf>) -> String {
     match result {
         Err(err @ TrainError::Core(robustaudit::error::Error::Dependency { .. })) => {
-            assert_eq!(err.exit_code(), 5);
+            assert_eq!(err.exit_code(), robustaudit::exit_code::Exit::Dependency);
             err.to_string()
         }
         other => panic!("expected a dependency error, got {other:?}"),
@@ -148,7 +148,7 @@ fn child_fake_library() {
     );
     match init(Device::Cpu) {
         Err(err @ TrainError::RuntimeLoad { .. }) => {
-            assert_eq!(err.exit_code(), 5);
+            assert_eq!(err.exit_code(), robustaudit::exit_code::Exit::Dependency);
             let message = err.to_string();
             assert!(
                 message.starts_with(&format!("cannot load onnx runtime from {fake}: ")),
