@@ -8,6 +8,7 @@ use robustaudit::attacks::{by_signal, radius_attacks, Norm};
 use robustaudit::data::Split;
 use robustaudit::exit_code;
 use robustaudit::gradcheck::Coords;
+use robustaudit::model::GradientMethod;
 
 /// Audit the adversarial robustness of ONNX image classifiers on the CPU.
 #[derive(Debug, Parser)]
@@ -243,8 +244,8 @@ pub struct AuditArgs {
     /// every op has a backward rule, else finite differences) or `finite-differences` (always
     /// central differences of forward passes, 2*c*h*w+1 per gradient: to compare with the
     /// exact gradients or time them).
-    #[arg(long, value_enum, default_value_t = Gradients::Auto)]
-    pub gradients: Gradients,
+    #[arg(long, value_enum, default_value_t = GradientMethod::Auto)]
+    pub gradients: GradientMethod,
     /// Audit only shard K of N (K from 0 to N-1, as $SLURM_ARRAY_TASK_ID or
     /// $JOB_COMPLETION_INDEX): a contiguous part of the samples, in whole blocks of 16.
     /// Join the N folders with `robustaudit merge`.
@@ -266,15 +267,6 @@ pub struct ImageArgs {
     /// input channel count.
     #[arg(long, value_parser = channel_count)]
     pub channels: Option<usize>,
-}
-
-/// The choices of `audit --gradients`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Gradients {
-    /// Exact gradients where a VJP graph can be built, else finite differences.
-    Auto,
-    /// Finite differences for every model.
-    FiniteDifferences,
 }
 
 /// Arguments of `robustaudit bench`.

@@ -8,7 +8,6 @@ use super::findings::{Finding, Verdict};
 use crate::attacks::{Attack, Norm, Params, Queries, Signal};
 use crate::metrics::{mean, median, Distortion, Sensitivity};
 use crate::model::{GradientSource, InputTransform};
-use crate::onnx::OnnxModel;
 
 /// A model as the report names it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,13 +31,13 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    /// What the reports say about `model`, opened from a file, attacked through `source`
-    /// on inputs mapped by `transform`.
+    /// What the reports say about the model of `source`, opened from a file, attacked on
+    /// inputs mapped by `transform`.
     pub fn of(
-        model: &OnnxModel,
         source: &GradientSource,
         transform: &InputTransform,
     ) -> crate::error::Result<ModelInfo> {
+        let model = source.onnx();
         let sha256 = model
             .file_sha256()
             .ok_or_else(|| crate::error::Error::Internal {

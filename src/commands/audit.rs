@@ -10,14 +10,13 @@ use robustaudit::audit::{
 };
 use robustaudit::error::{Error, Result};
 use robustaudit::model::{GradientSource, InputTransform, Transformed};
-use robustaudit::onnx::OnnxModel;
 use robustaudit::report::{
     data_sha256, describe_attacks, describe_models, describe_radii, write_audit, ReportFiles,
     ShardRecord,
 };
 
 use super::dataset::DataSource;
-use crate::cli::{AuditArgs, Gradients};
+use crate::cli::AuditArgs;
 use robustaudit::outln;
 use robustaudit::stdout::Stdout;
 
@@ -31,23 +30,15 @@ pub fn run(args: &AuditArgs) -> Result<()> {
     let attacks = planned_attacks(&args.attacks, &args.attack_params)?;
     let mut opened = Vec::with_capacity(args.models.len());
     for path in &args.models {
-        let onnx = OnnxModel::open(path)?;
-        let source = match args.gradients {
-            Gradients::Auto => GradientSource::new(onnx.clone())?,
-            Gradients::FiniteDifferences => GradientSource::finite_difference(
-                onnx.clone(),
-                "asked for with --gradients finite-differences",
-            )?,
-        };
-        opened.push((path, onnx, source));
+        opened.push((path, GradientSource::open(path, args.gradients)?));
     }
     let first_channels = opened
         .first()
-        .map_or(3, |(_, _, source)| source.model().input_chw()[0]);
+        .map_or(3, |(_, source)| source.model().input_chw()[0]);
     let data_source = DataSource::new(&args.data, &args.images, first_channels)?;
     let data = data_source.load(args.split, args.samples)?;
     let mut sources = Vec::with_capacity(opened.len());
-    for (path, onnx, source) in opened {
+    for (path, source) in opened {
         let chw = source.model().input_chw();
         let c = chw[0];
         data_source.check_fits(&data, path, chw, "audit")?;
@@ -65,8 +56,8 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             }
         }
         let transform =
-            InputTransform::for_model(&onnx, args.input_range, &args.mean, &args.std, c)?;
-        let info = ModelInfo::of(&onnx, &source, &transform)?;
+            InputTransform::for_model(source.onnx(), args.input_range, &args.mean, &args.std, c)?;
+        let info = ModelInfo::of(&source, &transform)?;
         sources.push((source, transform, info));
     }
     let transformed: Vec<Transformed> = sources

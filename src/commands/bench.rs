@@ -9,7 +9,7 @@ use ndarray::{Array2, Array4};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use robustaudit::error::{Error, Result};
-use robustaudit::model::{Classifier, GradientSource};
+use robustaudit::model::{Classifier, GradientMethod, GradientSource};
 use robustaudit::onnx::{OnnxError, OpTime};
 use robustaudit::outln;
 use robustaudit::printable::printable;
@@ -57,7 +57,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 fn bench(args: &BenchArgs, threads: usize) -> Result<()> {
     let start = Instant::now();
-    let source = GradientSource::open(&args.model)?;
+    let source = GradientSource::open(&args.model, GradientMethod::Auto)?;
     let load_ms = start.elapsed().as_secs_f64() * 1e3;
     let model = source.model();
     if let GradientSource::FiniteDifference { reason, .. } = &source {

@@ -12,6 +12,15 @@ use crate::error::{Error, Result};
 use crate::grad::straight_through;
 use crate::onnx::OnnxModel;
 
+/// How gradient attacks are to get input gradients (`audit --gradients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GradientMethod {
+    /// Exact gradients where a VJP graph can be built, else finite differences.
+    Auto,
+    /// Finite differences for every model.
+    FiniteDifferences,
+}
+
 /// A model ready for gradient attacks, and how its gradients are obtained.
 pub enum GradientSource {
     /// Exact gradients from the generated VJP graph.
@@ -26,10 +35,26 @@ pub enum GradientSource {
 }
 
 impl GradientSource {
-    /// Opens the model at `path` with exact gradients if possible, else finite differences.
-    /// Only a model that cannot even run forward is an error.
-    pub fn open(path: &Path) -> Result<Self> {
-        Self::new(OnnxModel::open(path)?)
+    /// Opens the model at `path` (the file read, hashed and validated once) with gradients
+    /// by `method`: exact if possible, else finite differences (`Auto`), or finite
+    /// differences whatever the model. Only a model that cannot even run forward is an
+    /// error.
+    pub fn open(path: &Path, method: GradientMethod) -> Result<Self> {
+        let model = OnnxModel::open(path)?;
+        match method {
+            GradientMethod::Auto => Self::new(model),
+            GradientMethod::FiniteDifferences => {
+                Self::finite_difference(model, "asked for with --gradients finite-differences")
+            }
+        }
+    }
+
+    /// The validated model, as opened.
+    pub fn onnx(&self) -> &OnnxModel {
+        match self {
+            GradientSource::Exact(m) => m.classifier().model(),
+            GradientSource::FiniteDifference { model, .. } => model.inner().model(),
+        }
     }
 
     /// Exact gradients for an already validated model when every op on the gradient path

@@ -14,7 +14,7 @@ pub use batching::CHUNK;
 pub use finite_difference::{
     central_probe, FiniteDifference, Probe, DEFAULT_BATCH as FD_BATCH, DEFAULT_STEP as FD_STEP,
 };
-pub use gradient_source::GradientSource;
+pub use gradient_source::{GradientMethod, GradientSource};
 pub use input_transform::{InputTransform, Transformed};
 pub use logit_seeds::LogitSeeds;
 pub use tract_classifier::TractClassifier;

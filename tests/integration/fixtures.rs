@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, Array4, ArrayD, Axis, Ix2, Ix4};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
-use robustaudit::model::{Differentiable, GradientSource, TractDifferentiable};
+use robustaudit::model::{Differentiable, GradientMethod, GradientSource, TractDifferentiable};
 
 use super::robustaudit;
 
@@ -233,7 +233,9 @@ fn fgsm_and_pgd_audit_every_fixture() {
         };
         // A model that unexpectedly falls back to finite differences fails here rather than
         // spending minutes on 2 * c * h * w forward passes per gradient.
-        let (kind, reason) = GradientSource::open(&model).expect("opens").kind();
+        let (kind, reason) = GradientSource::open(&model, GradientMethod::Auto)
+            .expect("opens")
+            .kind();
         if kind != want {
             failures.push(format!("{name}/{file}: gradients `{kind}` ({reason})"));
             continue;

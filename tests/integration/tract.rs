@@ -57,7 +57,7 @@ fn wrong_image_shape_is_an_input_shape_error() {
 
 #[test]
 fn a_model_without_backward_rules_falls_back_to_finite_differences_and_says_why() {
-    use robustaudit::model::GradientSource;
+    use robustaudit::model::{GradientMethod, GradientSource};
     use robustaudit::onnx::{Attr, GraphBuilder};
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -71,7 +71,7 @@ fn a_model_without_backward_rules_falls_back_to_finite_differences_and_says_why(
         .expect("valid")
         .write(&sin)
         .expect("write");
-    let source = GradientSource::open(&sin).expect("forward model loads");
+    let source = GradientSource::open(&sin, GradientMethod::Auto).expect("forward model loads");
     assert_eq!(
         source.describe(),
         format!(
@@ -92,7 +92,9 @@ fn a_model_without_backward_rules_falls_back_to_finite_differences_and_says_why(
         .write(&dense)
         .expect("write");
     assert_eq!(
-        GradientSource::open(&dense).expect("loads").describe(),
+        GradientSource::open(&dense, GradientMethod::Auto)
+            .expect("loads")
+            .describe(),
         "exact"
     );
 }
