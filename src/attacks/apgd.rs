@@ -27,8 +27,8 @@ use super::losses::{cross_entropy, Loss};
 use super::params::{ParamKind, ParamSpec, Params};
 use super::pgd::gaussian;
 use super::{
-    project_l2, project_linf, Attack, BudgetKind, Goal, Norm, Oracle, Output, Problem, Signal,
-    Targets,
+    project_l2, project_linf, Attack, BudgetKind, Description, Goal, Norm, Oracle, Output, Problem,
+    Signal, Targets,
 };
 use crate::error::{Error, Result};
 use crate::model::argmax;
@@ -339,23 +339,16 @@ impl Apgd {
 }
 
 impl Attack for Apgd {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(self.norm)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(match self.loss {
-            ApgdLoss::CrossEntropy => Output::Probabilities,
-            ApgdLoss::Dlr => Output::Logits,
-        })
+    fn describe(&self) -> Description {
+        Description {
+            name: self.name,
+            budget: BudgetKind::Radius(self.norm),
+            targets: Targets::Untargeted,
+            signal: Signal::Gradient(match self.loss {
+                ApgdLoss::CrossEntropy => Output::Probabilities,
+                ApgdLoss::Dlr => Output::Logits,
+            }),
+        }
     }
 
     fn run(

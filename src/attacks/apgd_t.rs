@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::apgd::{Apgd, ApgdLoss, Outcome};
 use super::params::Params;
-use super::{Attack, BudgetKind, Goal, Norm, Oracle, Output, Problem, Signal, Targets};
+use super::{Attack, Description, Goal, Norm, Oracle, Output, Problem, Signal};
 use crate::error::Result;
 
 /// APGD-T in L-infinity or L2.
@@ -38,20 +38,12 @@ pub(super) fn ranked_others(logits: &[f32], label: usize) -> Vec<usize> {
 }
 
 impl Attack for ApgdT {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(self.norm)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(Output::Logits)
+    fn describe(&self) -> Description {
+        Description::untargeted_radius(
+            self.inner.name(),
+            self.norm,
+            Signal::Gradient(Output::Logits),
+        )
     }
 
     fn run(

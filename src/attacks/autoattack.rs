@@ -16,7 +16,7 @@ use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
 
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{by_name, Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
+use super::{by_name, Attack, Description, Norm, Oracle, Output, Problem, Signal};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -79,20 +79,8 @@ impl AutoAttack {
 }
 
 impl Attack for AutoAttack {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(self.norm)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(Output::Logits)
+    fn describe(&self) -> Description {
+        Description::untargeted_radius(self.name, self.norm, Signal::Gradient(Output::Logits))
     }
 
     fn run(

@@ -13,7 +13,7 @@ use super::adam::Adam;
 use super::margin_queries::{MarginPoint, MarginQueries};
 use super::params::{ParamKind, ParamSpec, Params, TARGETS_ALL};
 use super::tanh_box::TanhBox;
-use super::{Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
+use super::{Attack, BudgetKind, Description, Norm, Oracle, Output, Problem, Signal, Targets};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -90,20 +90,13 @@ impl CwL2 {
 }
 
 impl Attack for CwL2 {
-    fn name(&self) -> &'static str {
-        "cw-l2"
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Minimal(Norm::L2)
-    }
-
-    fn targets(&self) -> Targets {
-        self.targets
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(Output::Logits)
+    fn describe(&self) -> Description {
+        Description {
+            name: "cw-l2",
+            budget: BudgetKind::Minimal(Norm::L2),
+            targets: self.targets,
+            signal: Signal::Gradient(Output::Logits),
+        }
     }
 
     fn run(

@@ -16,7 +16,7 @@ use super::adam::Adam;
 use super::margin_queries::{MarginPoint, MarginQueries};
 use super::params::{ParamKind, ParamSpec, Params};
 use super::tanh_box::TanhBox;
-use super::{Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
+use super::{Attack, BudgetKind, Description, Norm, Oracle, Output, Problem, Signal, Targets};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -142,20 +142,13 @@ impl CwLinf {
 }
 
 impl Attack for CwLinf {
-    fn name(&self) -> &'static str {
-        "cw-linf"
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Minimal(Norm::Linf)
-    }
-
-    fn targets(&self) -> Targets {
-        self.targets
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(Output::Logits)
+    fn describe(&self) -> Description {
+        Description {
+            name: "cw-linf",
+            budget: BudgetKind::Minimal(Norm::Linf),
+            targets: self.targets,
+            signal: Signal::Gradient(Output::Logits),
+        }
     }
 
     fn run(

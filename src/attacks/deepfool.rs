@@ -8,7 +8,9 @@ use ndarray::{Array2, Array3, Axis};
 use rand_chacha::ChaCha8Rng;
 
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{clip_to_range, Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
+use super::{
+    clip_to_range, Attack, BudgetKind, Description, Norm, Oracle, Output, Problem, Signal, Targets,
+};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -46,20 +48,13 @@ impl DeepFool {
 }
 
 impl Attack for DeepFool {
-    fn name(&self) -> &'static str {
-        "deepfool"
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Minimal(Norm::L2)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(Output::Logits)
+    fn describe(&self) -> Description {
+        Description {
+            name: "deepfool",
+            budget: BudgetKind::Minimal(Norm::L2),
+            targets: Targets::Untargeted,
+            signal: Signal::Gradient(Output::Logits),
+        }
     }
 
     fn run(

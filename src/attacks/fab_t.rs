@@ -31,9 +31,7 @@ use super::apgd_t::ranked_others;
 use super::fab_projection::{norm_of, step_to_hyperplane_in_box};
 use super::params::{ParamKind, ParamSpec, Params};
 use super::pgd::gaussian;
-use super::{
-    project_l2, project_linf, Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets,
-};
+use super::{project_l2, project_linf, Attack, Description, Norm, Oracle, Output, Problem, Signal};
 use crate::error::{Error, Result};
 use crate::metrics::Distortion;
 use crate::model::argmax;
@@ -228,20 +226,8 @@ impl FabT {
 }
 
 impl Attack for FabT {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(self.norm)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(Output::Logits)
+    fn describe(&self) -> Description {
+        Description::untargeted_radius(self.name, self.norm, Signal::Gradient(Output::Logits))
     }
 
     fn run(

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
+use super::{project_linf, Attack, Description, Norm, Oracle, Problem, Signal};
 use crate::error::Result;
 
 /// The parameters of `fgsm`.
@@ -33,20 +33,8 @@ impl Fgsm {
 }
 
 impl Attack for Fgsm {
-    fn name(&self) -> &'static str {
-        "fgsm"
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(Norm::Linf)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(self.loss.output())
+    fn describe(&self) -> Description {
+        Description::untargeted_radius("fgsm", Norm::Linf, Signal::Gradient(self.loss.output()))
     }
 
     fn run(

@@ -26,7 +26,9 @@ use rand_chacha::ChaCha8Rng;
 use super::params::{ParamKind, ParamSpec, Params};
 use super::pgd::gaussian;
 use super::scores::repeated;
-use super::{Attack, BudgetKind, Domain, Goal, Norm, Oracle, Problem, Signal, Targets};
+use super::{
+    Attack, BudgetKind, Description, Domain, Goal, Norm, Oracle, Problem, Signal, Targets,
+};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -138,20 +140,13 @@ impl Decider<'_, '_> {
 }
 
 impl Attack for HopSkipJump {
-    fn name(&self) -> &'static str {
-        "hopskipjump"
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Minimal(Norm::L2)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Decision
+    fn describe(&self) -> Description {
+        Description {
+            name: "hopskipjump",
+            budget: BudgetKind::Minimal(Norm::L2),
+            targets: Targets::Untargeted,
+            signal: Signal::Decision,
+        }
     }
 
     fn run(

@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{Attack, BudgetKind, Goal, Oracle, Output, Problem, Signal, Targets};
+use super::{Attack, BudgetKind, Description, Goal, Oracle, Output, Problem, Signal, Targets};
 use crate::error::{Error, Result};
 use crate::model::argmax;
 
@@ -76,23 +76,16 @@ impl Jsma {
 }
 
 impl Attack for Jsma {
-    fn name(&self) -> &'static str {
-        match self.scores {
-            Output::Probabilities => "jsma-probabilities",
-            Output::Logits => "jsma-logits",
+    fn describe(&self) -> Description {
+        Description {
+            name: match self.scores {
+                Output::Probabilities => "jsma-probabilities",
+                Output::Logits => "jsma-logits",
+            },
+            budget: BudgetKind::Features(self.gamma),
+            targets: Targets::All,
+            signal: Signal::Gradient(self.scores),
         }
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Features(self.gamma)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::All
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(self.scores)
     }
 
     fn run(

@@ -239,19 +239,56 @@ impl Problem<'_> {
     }
 }
 
+/// What an attack is, as the registry, the audit and the reports see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Description {
+    /// The registry name, such as `pgd` or `cw-l2` (or the variant that runs, such as
+    /// `jsma-logits`).
+    pub name: &'static str,
+    /// How the attack is bounded.
+    pub budget: BudgetKind,
+    /// Which goals it pursues per image.
+    pub targets: Targets,
+    /// What it learns from the model.
+    pub signal: Signal,
+}
+
+impl Description {
+    /// An untargeted attack that runs once per radius of `norm`.
+    pub fn untargeted_radius(name: &'static str, norm: Norm, signal: Signal) -> Self {
+        Description {
+            name,
+            budget: BudgetKind::Radius(norm),
+            targets: Targets::Untargeted,
+            signal,
+        }
+    }
+}
+
 /// An adversarial attack on one image.
 pub trait Attack: Send + Sync {
+    /// Its name, budget, goals and what it learns from the model.
+    fn describe(&self) -> Description;
+
     /// The registry name, such as `pgd` or `cw-l2`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.describe().name
+    }
 
     /// How the attack is bounded.
-    fn budget_kind(&self) -> BudgetKind;
+    fn budget_kind(&self) -> BudgetKind {
+        self.describe().budget
+    }
 
     /// Which goals it pursues per image.
-    fn targets(&self) -> Targets;
+    fn targets(&self) -> Targets {
+        self.describe().targets
+    }
 
     /// What it learns from the model.
-    fn signal(&self) -> Signal;
+    fn signal(&self) -> Signal {
+        self.describe().signal
+    }
 
     /// Its best candidate for `problem`: an image of the same shape, which the caller
     /// verifies. Attacks keep their candidate within `problem.budget` and

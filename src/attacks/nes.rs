@@ -15,7 +15,9 @@ use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params, SCORE_LOSS, TARGETS_NONE};
 use super::pgd::gaussian;
 use super::scores::{score, Lowest};
-use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
+use super::{
+    project_linf, Attack, BudgetKind, Description, Norm, Oracle, Problem, Signal, Targets,
+};
 use crate::error::Result;
 
 /// The parameters of `nes` (Ilyas et al.'s sigma, population and learning rate).
@@ -74,20 +76,13 @@ impl Nes {
 }
 
 impl Attack for Nes {
-    fn name(&self) -> &'static str {
-        "nes"
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(Norm::Linf)
-    }
-
-    fn targets(&self) -> Targets {
-        self.targets
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Scores(self.loss.output())
+    fn describe(&self) -> Description {
+        Description {
+            name: "nes",
+            budget: BudgetKind::Radius(Norm::Linf),
+            targets: self.targets,
+            signal: Signal::Scores(self.loss.output()),
+        }
     }
 
     fn run(

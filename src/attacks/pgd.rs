@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params};
-use super::{project_l2, project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
+use super::{project_l2, project_linf, Attack, Description, Norm, Oracle, Problem, Signal};
 use crate::error::Result;
 use crate::model::argmax;
 
@@ -142,20 +142,8 @@ impl Pgd {
 }
 
 impl Attack for Pgd {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(self.norm)
-    }
-
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Gradient(self.loss.output())
+    fn describe(&self) -> Description {
+        Description::untargeted_radius(self.name, self.norm, Signal::Gradient(self.loss.output()))
     }
 
     fn run(

@@ -14,7 +14,9 @@ use super::antithetic::estimate;
 use super::losses::Loss;
 use super::params::{ParamKind, ParamSpec, Params, SCORE_LOSS, TARGETS_NONE};
 use super::scores::{score, Lowest};
-use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Problem, Signal, Targets};
+use super::{
+    project_linf, Attack, BudgetKind, Description, Norm, Oracle, Problem, Signal, Targets,
+};
 use crate::error::Result;
 
 /// The parameters of `spsa` (Uesato et al.'s settings).
@@ -73,20 +75,13 @@ impl Spsa {
 }
 
 impl Attack for Spsa {
-    fn name(&self) -> &'static str {
-        "spsa"
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(Norm::Linf)
-    }
-
-    fn targets(&self) -> Targets {
-        self.targets
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Scores(self.loss.output())
+    fn describe(&self) -> Description {
+        Description {
+            name: "spsa",
+            budget: BudgetKind::Radius(Norm::Linf),
+            targets: self.targets,
+            signal: Signal::Scores(self.loss.output()),
+        }
     }
 
     fn run(

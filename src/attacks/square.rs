@@ -23,8 +23,8 @@ use super::losses::margin;
 use super::params::{ParamKind, ParamSpec, Params, TARGETS_NONE};
 use super::scores::score;
 use super::{
-    project_l2, project_linf, Attack, BudgetKind, Domain, Norm, Oracle, Output, Problem, Signal,
-    Targets,
+    project_l2, project_linf, Attack, BudgetKind, Description, Domain, Norm, Oracle, Output,
+    Problem, Signal, Targets,
 };
 use crate::error::Result;
 
@@ -107,20 +107,13 @@ impl Square {
 }
 
 impl Attack for Square {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(self.norm)
-    }
-
-    fn targets(&self) -> Targets {
-        self.targets
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Scores(Output::Logits)
+    fn describe(&self) -> Description {
+        Description {
+            name: self.name,
+            budget: BudgetKind::Radius(self.norm),
+            targets: self.targets,
+            signal: Signal::Scores(Output::Logits),
+        }
     }
 
     fn run(

@@ -350,19 +350,10 @@ fn results_do_not_depend_on_which_queries_share_a_batch() {
 struct Overreaching;
 
 impl Attack for Overreaching {
-    fn name(&self) -> &'static str {
-        "overreaching"
-    }
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(Norm::Linf)
-    }
-    fn targets(&self) -> Targets {
-        Targets::Untargeted
+    fn describe(&self) -> Description {
+        Description::untargeted_radius("overreaching", Norm::Linf, Signal::Gradient(Output::Logits))
     }
 
-    fn signal(&self) -> Signal {
-        Signal::Gradient(Output::Logits)
-    }
     fn run(
         &self,
         _oracle: &mut Oracle,

@@ -24,7 +24,9 @@ use rand_chacha::ChaCha8Rng;
 use super::losses::margin;
 use super::params::{ParamKind, ParamSpec, Params, TARGETS_NONE};
 use super::scores::{repeated, score, Lowest};
-use super::{project_linf, Attack, BudgetKind, Norm, Oracle, Output, Problem, Signal, Targets};
+use super::{
+    project_linf, Attack, BudgetKind, Description, Norm, Oracle, Output, Problem, Signal, Targets,
+};
 use crate::error::Result;
 
 /// The parameters of `zoo` (Chen et al.'s ZOO-Adam settings).
@@ -150,20 +152,13 @@ fn block_movement(x: ArrayView3<f32>, clean: ArrayView3<f32>) -> Vec<f64> {
 }
 
 impl Attack for Zoo {
-    fn name(&self) -> &'static str {
-        "zoo"
-    }
-
-    fn budget_kind(&self) -> BudgetKind {
-        BudgetKind::Radius(Norm::Linf)
-    }
-
-    fn targets(&self) -> Targets {
-        self.targets
-    }
-
-    fn signal(&self) -> Signal {
-        Signal::Scores(Output::Logits)
+    fn describe(&self) -> Description {
+        Description {
+            name: "zoo",
+            budget: BudgetKind::Radius(Norm::Linf),
+            targets: self.targets,
+            signal: Signal::Scores(Output::Logits),
+        }
     }
 
     fn run(
