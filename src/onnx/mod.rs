@@ -14,6 +14,7 @@ mod probe_analysis;
 mod profile;
 mod signature;
 mod summary;
+mod tract_model;
 mod tract_plan;
 mod view;
 mod vjp_plan;

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tract_onnx::pb::{
-    tensor_proto::DataType, GraphProto, ModelProto, NodeProto, StringStringEntryProto, TensorProto,
+    tensor_proto::DataType, GraphProto, ModelProto, NodeProto, StringStringEntryProto,
 };
 
 use super::external_data::{inline_external_data, MAX_MODEL_BYTES};
-use super::ir::{element_size, tensor_from_proto, tensor_to_proto, ConstTensor};
-use super::node_checks::check_nodes;
+use super::ir::{tensor_from_proto, tensor_to_proto, ConstTensor};
+use super::node_checks::{check_nodes, check_tensor_bytes};
 use super::signature::Signature;
 use super::OnnxError;
 
@@ -271,45 +271,6 @@ pub(super) fn is_float(data_type: i32) -> bool {
     )
 }
 
-/// The number of elements a tensor's dims call for.
-pub(super) fn element_count(dims: &[i64]) -> Option<u64> {
-    dims.iter().try_fold(1u64, |acc, &d| {
-        u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
-    })
-}
-
-pub(super) fn check_tensor_bytes(tensor: &TensorProto) -> Result<(), String> {
-    let name = &tensor.name;
-    let count = element_count(&tensor.dims)
-        .ok_or_else(|| format!("initializer '{name}' has invalid dims {:?}", tensor.dims))?;
-    if tensor.data_type == DataType::String as i32 {
-        return Ok(());
-    }
-    let size = element_size(tensor.data_type).ok_or_else(|| {
-        let type_name = DataType::try_from(tensor.data_type)
-            .map(|t| t.as_str_name().to_lowercase())
-            .unwrap_or_else(|_| format!("#{}", tensor.data_type));
-        format!("initializer '{name}' has unsupported data type {type_name}")
-    })?;
-    let stored = if !tensor.raw_data.is_empty() {
-        tensor.raw_data.len() as u64 / size as u64
-    } else {
-        (tensor.float_data.len()
-            + tensor.int32_data.len()
-            + tensor.int64_data.len()
-            + tensor.double_data.len()
-            + tensor.uint64_data.len()) as u64
-    };
-    let raw_misaligned = !tensor.raw_data.is_empty() && tensor.raw_data.len() % size != 0;
-    if stored != count || raw_misaligned {
-        return Err(format!(
-            "initializer '{name}' holds {stored} values but its dims {:?} call for {count}",
-            tensor.dims
-        ));
-    }
-    Ok(())
-}
-
 /// Every node input must be a graph input, an initializer or an earlier node's output, and
 /// every graph output must be produced: a truncated file usually fails here.
 fn check_defined_before_use(graph: &GraphProto) -> Result<(), String> {
@@ -342,7 +303,7 @@ fn check_defined_before_use(graph: &GraphProto) -> Result<(), String> {
 
 /// Operators (in the graph and its subgraphs) that tract has no implementation for.
 fn unsupported_ops(proto: &ModelProto) -> BTreeSet<String> {
-    let onnx = super::tract_plan::registry();
+    let onnx = super::tract_model::registry();
     let mut unsupported = BTreeSet::new();
     let mut stack: Vec<&GraphProto> = proto.graph.iter().collect();
     while let Some(graph) = stack.pop() {

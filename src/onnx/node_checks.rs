@@ -10,8 +10,7 @@ use std::collections::HashMap;
 
 use tract_onnx::pb::{tensor_proto::DataType, GraphProto, NodeProto, TensorProto};
 
-use super::ir::{node_from_proto, tensor_from_proto, Attr, Node, Values};
-use super::model::{check_tensor_bytes, element_count};
+use super::ir::{element_size, node_from_proto, tensor_from_proto, Attr, Node, Values};
 
 /// The most elements any one tensor of a model may have (2^28, 1 GiB of f32), declared or
 /// inferred at the probe batch.
@@ -247,4 +246,43 @@ fn type_name(data_type: i32) -> String {
     DataType::try_from(data_type)
         .map(|t| t.as_str_name().to_lowercase())
         .unwrap_or_else(|_| format!("#{data_type}"))
+}
+
+/// The number of elements a tensor's dims call for.
+pub(super) fn element_count(dims: &[i64]) -> Option<u64> {
+    dims.iter().try_fold(1u64, |acc, &d| {
+        u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    })
+}
+
+pub(super) fn check_tensor_bytes(tensor: &TensorProto) -> Result<(), String> {
+    let name = &tensor.name;
+    let count = element_count(&tensor.dims)
+        .ok_or_else(|| format!("initializer '{name}' has invalid dims {:?}", tensor.dims))?;
+    if tensor.data_type == DataType::String as i32 {
+        return Ok(());
+    }
+    let size = element_size(tensor.data_type).ok_or_else(|| {
+        let type_name = DataType::try_from(tensor.data_type)
+            .map(|t| t.as_str_name().to_lowercase())
+            .unwrap_or_else(|_| format!("#{}", tensor.data_type));
+        format!("initializer '{name}' has unsupported data type {type_name}")
+    })?;
+    let stored = if !tensor.raw_data.is_empty() {
+        tensor.raw_data.len() as u64 / size as u64
+    } else {
+        (tensor.float_data.len()
+            + tensor.int32_data.len()
+            + tensor.int64_data.len()
+            + tensor.double_data.len()
+            + tensor.uint64_data.len()) as u64
+    };
+    let raw_misaligned = !tensor.raw_data.is_empty() && tensor.raw_data.len() % size != 0;
+    if stored != count || raw_misaligned {
+        return Err(format!(
+            "initializer '{name}' holds {stored} values but its dims {:?} call for {count}",
+            tensor.dims
+        ));
+    }
+    Ok(())
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tract_onnx::prelude::TractResult;
 
-use super::tract_plan::one_line;
+use super::tract_model::one_line;
 use super::OnnxError;
 
 thread_local! {

@@ -14,11 +14,11 @@ use tract_onnx::pb::{GraphProto, NodeProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
-use super::ir::node_from_proto;
+use super::ir::{node_from_proto, ConstTensor};
 use super::node_checks::{MAX_TENSOR_ELEMENTS, WINDOW_OPS};
 use super::panic_guard::guard;
 use super::signature::Signature;
-use super::tract_plan::{image_fact, proto_with_output, registry};
+use super::tract_model::{image_fact, proto_with_output, registry};
 use super::{OnnxError, OnnxModel};
 
 /// The logits graph of `model`, analysed by tract for a batch of `batch` images, with the
@@ -425,4 +425,51 @@ fn check_index_values(
         }
     }
     Ok(())
+}
+
+/// What tract's analysis of the logits graph resolves for a batch of `batch` images.
+#[derive(Debug)]
+pub(super) struct ConcreteFacts {
+    /// The concrete shape of every named tensor.
+    pub shapes: HashMap<String, Vec<usize>>,
+    /// The values of the small integer tensors: shape arithmetic (e.g. the end of a Slice
+    /// computed from `Shape`) that is constant once the input's shape is.
+    pub ints: HashMap<String, ConstTensor>,
+}
+
+/// One analysis of the logits graph at image batch size `batch`: shapes and integer values.
+pub(super) fn concrete_facts(
+    model: &OnnxModel,
+    signature: &Signature,
+    batch: usize,
+) -> Result<ConcreteFacts, OnnxError> {
+    let (inference, outlets) = analyse(model, signature, batch)?;
+    let mut facts = ConcreteFacts {
+        shapes: HashMap::new(),
+        ints: HashMap::new(),
+    };
+    for (name, outlet) in outlets {
+        let Ok(fact) = inference.outlet_fact(outlet) else {
+            continue;
+        };
+        if let Ok(Some(dims)) = fact.shape.as_concrete_finite() {
+            facts.shapes.insert(name.clone(), dims.to_vec());
+        }
+        let Some(value) = fact.value.concretize() else {
+            continue;
+        };
+        let Ok(value) = value.cast_to::<i64>() else {
+            continue;
+        };
+        let Ok(view) = value.to_plain_array_view::<i64>() else {
+            continue;
+        };
+        let values: Vec<i64> = view.iter().copied().collect();
+        if values.len() <= 64 {
+            facts
+                .ints
+                .insert(name, ConstTensor::i64(value.shape(), values));
+        }
+    }
+    Ok(facts)
 }

@@ -6,9 +6,10 @@ use std::fmt;
 
 use tract_onnx::pb::{GraphProto, NodeProto};
 
-use super::model::{element_count, is_float};
+use super::model::is_float;
+use super::node_checks::element_count;
+use super::probe_analysis::concrete_facts;
 use super::signature::{describe_type, Signature};
-use super::tract_plan::concrete_facts;
 use super::{OnnxError, OnnxModel, TractPlan};
 use crate::printable::printable as p;
 

@@ -472,14 +472,14 @@ fn convolutional_networks_run_row_by_row_with_the_batched_plans_results() {
         let logits = plan.logits(x.view()).expect("logits");
         // The batched plan's logits of the same images, as its own concrete plan computes.
         let (inference, _) =
-            tract_plan::parse_logits_graph(&model, &model.signature().expect("signature"))
+            super::tract_plan::parse_logits_graph(&model, &model.signature().expect("signature"))
                 .expect("parse");
         let batched = inference
-            .with_input_fact(0, tract_plan::image_fact(plan.input(), 7.to_dim()))
+            .with_input_fact(0, super::tract_model::image_fact(plan.input(), 7.to_dim()))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .expect("batched plan");
-        assert!(!tract_plan::gathers_patches_lazily(&batched));
+        assert!(!super::tract_model::gathers_patches_lazily(&batched));
         let out = batched
             .run(tvec!(Tensor::from(x.clone()).into()))
             .expect("run");

@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView4, Axis};
-use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
-use super::ir::ConstTensor;
 use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
 use super::probe_analysis::analyse;
 use super::profile::{profile_plan, OpTime};
-use super::signature::{ImageInput, Layout, Signature};
+use super::signature::{ImageInput, Signature};
+use super::tract_model::{
+    gathers_patches_lazily, image_fact, one_line, proto_with_output, registry, to_model_layout,
+};
 use super::{OnnxError, OnnxModel};
 
 /// A compiled tract plan computing `logits = f(images)` for batches of NCHW images.
@@ -229,13 +230,6 @@ impl TractPlan {
     }
 }
 
-/// tract's ONNX operator registry, built once per process and shared by the model checks
-/// and every parse.
-pub(super) fn registry() -> &'static tract_onnx::Onnx {
-    static REGISTRY: std::sync::OnceLock<tract_onnx::Onnx> = std::sync::OnceLock::new();
-    REGISTRY.get_or_init(tract_onnx::onnx)
-}
-
 /// The model with its declared outputs replaced by the logits tensor, parsed by tract
 /// (no file access: external data was inlined when the model was opened), plus the outlet
 /// of every named tensor.
@@ -254,102 +248,10 @@ pub(super) fn parse_logits_graph(
     Ok((parsed.model, parsed.outlets_by_name))
 }
 
-/// What tract's analysis of the logits graph resolves for a batch of `batch` images.
-#[derive(Debug)]
-pub(super) struct ConcreteFacts {
-    /// The concrete shape of every named tensor.
-    pub shapes: HashMap<String, Vec<usize>>,
-    /// The values of the small integer tensors: shape arithmetic (e.g. the end of a Slice
-    /// computed from `Shape`) that is constant once the input's shape is.
-    pub ints: HashMap<String, ConstTensor>,
-}
-
-/// One analysis of the logits graph at image batch size `batch`: shapes and integer values.
-pub(super) fn concrete_facts(
-    model: &OnnxModel,
-    signature: &Signature,
-    batch: usize,
-) -> Result<ConcreteFacts, OnnxError> {
-    use tract_onnx::tract_hir::infer::Factoid;
-    let (inference, outlets) = analyse(model, signature, batch)?;
-    let mut facts = ConcreteFacts {
-        shapes: HashMap::new(),
-        ints: HashMap::new(),
-    };
-    for (name, outlet) in outlets {
-        let Ok(fact) = inference.outlet_fact(outlet) else {
-            continue;
-        };
-        if let Ok(Some(dims)) = fact.shape.as_concrete_finite() {
-            facts.shapes.insert(name.clone(), dims.to_vec());
-        }
-        let Some(value) = fact.value.concretize() else {
-            continue;
-        };
-        let Ok(value) = value.cast_to::<i64>() else {
-            continue;
-        };
-        let Ok(view) = value.to_plain_array_view::<i64>() else {
-            continue;
-        };
-        let values: Vec<i64> = view.iter().copied().collect();
-        if values.len() <= 64 {
-            facts
-                .ints
-                .insert(name, ConstTensor::i64(value.shape(), values));
-        }
-    }
-    Ok(facts)
-}
-
-/// `proto` with `output` as its only (float) output and no declared intermediate shapes.
-pub(super) fn proto_with_output(proto: &ModelProto, output: &str) -> ModelProto {
-    let mut proto = proto.clone();
-    if let Some(graph) = proto.graph.as_mut() {
-        graph.output = vec![ValueInfoProto {
-            name: output.to_string(),
-            r#type: Some(TypeProto {
-                denotation: String::new(),
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                    elem_type: tract_onnx::pb::tensor_proto::DataType::Float as i32,
-                    shape: None,
-                })),
-            }),
-            doc_string: String::new(),
-        }];
-        graph.value_info.clear();
-    }
-    proto
-}
-
-/// The image input's fact with the given batch dimension, in the model's own layout.
-pub(super) fn image_fact(input: &ImageInput, batch: TDim) -> InferenceFact {
-    let [c, h, w] = input.chw();
-    let shape: TVec<TDim> = match input.layout {
-        Layout::Nchw => tvec![batch, c.to_dim(), h.to_dim(), w.to_dim()],
-        Layout::Nhwc => tvec![batch, h.to_dim(), w.to_dim(), c.to_dim()],
-    };
-    InferenceFact::dt_shape(f32::datum_type(), shape)
-}
-
 fn optimise(model: InferenceModel, input: &ImageInput, batch: TDim) -> TractResult<TypedModel> {
     model
         .with_input_fact(0, image_fact(input, batch))?
         .into_optimized()
-}
-
-/// Whether tract gathers a convolution's patches lazily in `plan` (`LazyIm2col`: straight
-/// from the image into the matrix product's panels). tract does so only in plans for one
-/// image, and otherwise copies every patch into a buffer first (`Im2col`): on the MNIST
-/// network that copy took about half of the forward time at batch 16 and more per image
-/// than at batch 1 (`robustaudit bench --profile`), while the matrix products gained
-/// nothing from the batch (a convolution multiplies image by image). Where a plan for one
-/// image gathers lazily, rows therefore run one at a time on it.
-pub(super) fn gathers_patches_lazily(plan: &TypedSimplePlan) -> bool {
-    plan.model()
-        .nodes()
-        .iter()
-        .any(|node| node.op().name() == "LazyIm2col")
 }
 
 fn output_classes(model: &TypedModel) -> Option<usize> {
@@ -363,25 +265,4 @@ fn output_classes(model: &TypedModel) -> Option<usize> {
                 .map(|d| acc * d)
         })
         .filter(|c| *c > 0)
-}
-
-/// An NCHW batch in the model's own layout, contiguous.
-pub(super) fn to_model_layout(images: ArrayView4<f32>, layout: Layout) -> ndarray::Array4<f32> {
-    match layout {
-        Layout::Nchw => images.as_standard_layout().into_owned(),
-        Layout::Nhwc => images
-            .permuted_axes([0, 2, 3, 1])
-            .as_standard_layout()
-            .into_owned(),
-    }
-}
-
-/// tract's error chain on one line, lowercase-first.
-pub(super) fn one_line(e: &TractError) -> String {
-    let text = format!("{e:#}").replace('\n', " ");
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
-    }
 }

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ir::{node_from_proto, tensor_from_proto, Attr, ConstTensor, Dim, Node};
+use super::probe_analysis::{concrete_facts, ConcreteFacts};
 use super::signature::Signature;
-use super::tract_plan::{concrete_facts, ConcreteFacts};
 use super::{OnnxError, OnnxModel};
 
 /// The nodes that compute a classifier's logits from its image input.

@@ -12,7 +12,7 @@ use tract_onnx::prelude::*;
 use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
 use super::profile::{profile_plan, OpTime};
 use super::signature::{ImageInput, Layout};
-use super::tract_plan::{gathers_patches_lazily, image_fact, one_line, registry, to_model_layout};
+use super::tract_model::{gathers_patches_lazily, image_fact, one_line, registry, to_model_layout};
 use super::{OnnxError, OnnxModel};
 
 /// The seed inputs of a VJP graph, one row per image (see `crate::grad::vjp_graph`): the

@@ -11,7 +11,7 @@ use super::csv_cell::restore;
 use super::csv_line::{line_at, line_of};
 use super::digests::mismatches;
 use super::input_error::ReportInputError;
-use super::plausible::Plausible;
+use super::plausible::{fraction, if_present, magnitude, shown, Plausible};
 use super::schema::SCHEMA_VERSION;
 
 /// One row of `summary.csv`: a (model, attack, budget).
@@ -395,6 +395,47 @@ fn malformed(
         path: path.to_path_buf(),
         line,
         reason,
+    }
+}
+
+impl Plausible for SummaryRow {
+    fn plausible(&self) -> Result<(), String> {
+        if_present(magnitude, "budget", self.budget)?;
+        fraction("clean_accuracy", self.clean_accuracy)?;
+        fraction("adversarial_accuracy", self.adversarial_accuracy)?;
+        if_present(fraction, "success_rate", self.success_rate)?;
+        if_present(magnitude, "mean_min_l2", self.mean_min_l2)?;
+        if_present(magnitude, "mean_l2_pairs", self.mean_l2_pairs)?;
+        if_present(magnitude, "mean_min_linf", self.mean_min_linf)?;
+        if_present(magnitude, "mean_min_l0", self.mean_min_l0)?;
+        magnitude("sensitivity_logit_sum", self.sensitivity_logit_sum)?;
+        magnitude("sensitivity_softmax", self.sensitivity_softmax)
+    }
+}
+
+impl Plausible for DiagnosisRow {
+    fn plausible(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Plausible for ManifestEntry {
+    fn plausible(&self) -> Result<(), String> {
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(format!(
+                "column temperature: {} is not a finite temperature above 0",
+                shown(self.temperature)
+            ));
+        }
+        if_present(fraction, "test_accuracy", self.test_accuracy)
+    }
+}
+
+impl Plausible for EpochRow {
+    fn plausible(&self) -> Result<(), String> {
+        magnitude("loss", self.loss)?;
+        fraction("train_accuracy", self.train_accuracy)?;
+        fraction("test_accuracy", self.test_accuracy)
     }
 }
 
