@@ -148,10 +148,10 @@ pub fn help() -> String {
 pub fn markdown() -> String {
     let mut text = String::from(
         "# Exit codes\n\n\
-         Generated from `src/exit_code.rs` (a test keeps this file equal to it). Both \
-         binaries, `robustaudit` and `robustaudit-train`, exit with these codes and print them \
-         after `--help`. Errors are one lowercase line saying what and where, followed by a \
-         `hint:` line when there is an obvious fix.\n\n\
+         Generated from `src/exit_code.rs` (a test keeps this file equal to it). Both binaries,\n\
+         `robustaudit` and `robustaudit-train`, exit with these codes and print them after\n\
+         `--help`. Errors are one lowercase line saying what and where, followed by a `hint:`\n\
+         line when there is an obvious fix.\n\n\
          | code | meaning |\n|---|---|\n",
     );
     for exit in Exit::ALL {
