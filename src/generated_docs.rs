@@ -93,7 +93,11 @@ pub fn cli_reference(command: clap::Command) -> String {
         "\n## Exit codes\n\n```text\n{}\n```\n\nWhat leads to each: [exit-codes.md](exit-codes.md).\n",
         crate::exit_code::help()
     ));
-    text
+    // clap indents the blank lines inside an option's help; no trailing spaces in the file,
+    // which editors would strip.
+    text.lines()
+        .map(|line| format!("{}\n", line.trim_end()))
+        .collect()
 }
 
 #[cfg(test)]
