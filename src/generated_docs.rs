@@ -36,7 +36,7 @@ pub fn check(path: &Path, section: Option<&str>, generated: &str) -> Result<(), 
         return Ok(());
     }
     if std::env::var(BLESS).is_ok_and(|v| v == "1") {
-        return std::fs::write(path, format!("{before}{generated}{after}"))
+        return crate::atomic_file::write(path, format!("{before}{generated}{after}").as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()));
     }
     let line = documented
