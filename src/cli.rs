@@ -8,7 +8,7 @@ use robustaudit::attacks::{by_signal, radius_attacks, Norm};
 use robustaudit::data::Split;
 use robustaudit::exit_code;
 use robustaudit::gradcheck::Coords;
-use robustaudit::model::GradientMethod;
+use robustaudit::model::{parse_input_range, GradientMethod};
 
 /// Audit the adversarial robustness of ONNX image classifiers on the CPU.
 #[derive(Debug, Parser)]
@@ -408,18 +408,8 @@ fn positive_f64(s: &str) -> Result<f64, String> {
 
 /// `LO,HI` with finite `LO < HI`.
 fn range(s: &str) -> Result<(f32, f32), String> {
-    let parsed = s.split_once(',').and_then(|(lo, hi)| {
-        Some((
-            lo.trim().parse::<f32>().ok()?,
-            hi.trim().parse::<f32>().ok()?,
-        ))
-    });
-    match parsed {
-        Some((lo, hi)) if lo.is_finite() && hi.is_finite() && lo < hi => Ok((lo, hi)),
-        _ => Err(format!(
-            "`{s}` is not a range LO,HI with LO < HI (e.g. 0,1 or -0.5,0.5)"
-        )),
-    }
+    parse_input_range(s)
+        .ok_or_else(|| format!("`{s}` is not a range LO,HI with LO < HI (e.g. 0,1 or -0.5,0.5)"))
 }
 
 /// A finite number of at least 0.

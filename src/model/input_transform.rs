@@ -13,8 +13,8 @@ use super::{Classifier, Differentiable, LogitSeeds};
 use crate::error::{Error, Result};
 use crate::onnx::OnnxModel;
 
-/// `LO,HI` with finite `LO < HI`, as the trainer records `input_range`.
-fn parse_range(text: &str) -> Option<(f32, f32)> {
+/// `LO,HI` with finite `LO < HI`: `--input-range`, and the `input_range` the trainer records.
+pub fn parse_input_range(text: &str) -> Option<(f32, f32)> {
     let (lo, hi) = text.split_once(',')?;
     let (lo, hi) = (
         lo.trim().parse::<f32>().ok()?,
@@ -49,7 +49,7 @@ impl InputTransform {
             Some("pass --input-range LO,HI (and --mean/--std if the model normalises)".into());
         let range = match (range, model.metadata_value("input_range")) {
             (Some(range), _) => range,
-            (None, Some(text)) => parse_range(text).ok_or_else(|| Error::Usage {
+            (None, Some(text)) => parse_input_range(text).ok_or_else(|| Error::Usage {
                 message: format!("{path} records input_range `{text}`, which is not LO,HI"),
                 hint: hint.clone(),
             })?,

@@ -15,7 +15,7 @@ pub use finite_difference::{
     central_probe, FiniteDifference, Probe, DEFAULT_BATCH as FD_BATCH, DEFAULT_STEP as FD_STEP,
 };
 pub use gradient_source::{GradientMethod, GradientSource};
-pub use input_transform::{InputTransform, Transformed};
+pub use input_transform::{parse_input_range, InputTransform, Transformed};
 pub use logit_seeds::LogitSeeds;
 pub use tract_classifier::TractClassifier;
 pub use tract_differentiable::TractDifferentiable;
