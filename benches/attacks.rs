@@ -41,11 +41,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ndarray::{s, Array2, ArrayView4};
-use robustaudit::arch::{forward_graph, ArchSpec};
 use robustaudit::attacks::{by_name, names, Domain, Targets};
 use robustaudit::audit::{self, AuditModel, ModelInfo, PlannedAttack, QueueSize, Settings};
 use robustaudit::data::{load, Split};
 use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
+use robustaudit_graph::arch::{forward_graph, ArchSpec};
+use robustaudit_graph::fixtures::spec_path;
 
 /// The network measured, from `models/arch`.
 const ARCH: &str = "mnist-paper";
@@ -89,9 +90,7 @@ fn main() -> Result<()> {
             (TractDifferentiable::open(&path)?, name)
         }
         None => {
-            let spec_path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/arch"))
-                .join(format!("{ARCH}.toml"));
-            let spec = ArchSpec::from_file(&spec_path)?;
+            let spec = ArchSpec::from_file(&spec_path(ARCH))?;
             let graph = forward_graph(&spec, WEIGHT_SEED, PathBuf::from(format!("{ARCH}.onnx")))?;
             (
                 TractDifferentiable::new(graph)?,

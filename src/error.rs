@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::arch::ArchError;
 use crate::data::DataError;
 use crate::exit_code::Exit;
-use crate::grad::GradError;
-use crate::onnx::OnnxError;
-use crate::printable::printable;
 use crate::report::ReportInputError;
+use robustaudit_graph::grad::GradError;
+use robustaudit_graph::onnx::OnnxError;
+use robustaudit_graph::printable::printable;
 
 /// Any failure of a robustaudit command.
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +19,6 @@ pub enum Error {
     /// A model could not be read, validated or run.
     #[error(transparent)]
     Onnx(#[from] OnnxError),
-    /// An architecture spec is invalid.
-    #[error(transparent)]
-    Arch(#[from] ArchError),
     /// An output file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -75,7 +71,6 @@ impl Error {
         match self {
             Error::Data(_) => Exit::Data,
             Error::Onnx(_) => Exit::Model,
-            Error::Arch(_) => Exit::Config,
             Error::Write { .. } | Error::Internal { .. } => Exit::Internal,
             Error::Grad(_) => Exit::Model,
             Error::Dependency { .. } => Exit::Dependency,
@@ -90,7 +85,6 @@ impl Error {
         match self {
             Error::Data(e) => e.hint(),
             Error::Onnx(e) => e.hint(),
-            Error::Arch(e) => e.hint(),
             Error::Write { .. } => None,
             Error::Internal { .. } => {
                 Some("please report this with the command that caused it".into())

@@ -36,8 +36,11 @@ pub fn check(path: &Path, section: Option<&str>, generated: &str) -> Result<(), 
         return Ok(());
     }
     if std::env::var(BLESS).is_ok_and(|v| v == "1") {
-        return crate::atomic_file::write(path, format!("{before}{generated}{after}").as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()));
+        return robustaudit_graph::atomic_file::write(
+            path,
+            format!("{before}{generated}{after}").as_bytes(),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", path.display()));
     }
     let line = documented
         .lines()

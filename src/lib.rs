@@ -1,11 +1,12 @@
 //! robustaudit: audit the adversarial robustness of ONNX image classifiers.
 //!
-//! The library is shared by the `robustaudit` auditor binary and the `robustaudit-train`
-//! trainer. It never depends on ONNX Runtime.
+//! The auditor's library: models run on tract ([`tract`], [`model`]), datasets, attacks,
+//! audits, metrics and reports. The graphs themselves (model files, autodiff, architecture
+//! specs) are `robustaudit-graph`'s. The `robustaudit` binary is built on this library, and
+//! the `robustaudit-train` trainer uses it to evaluate and report on what it trains. It
+//! never depends on ONNX Runtime.
 #![warn(missing_docs)]
 
-pub mod arch;
-pub mod atomic_file;
 pub mod attacks;
 pub mod audit;
 pub mod data;
@@ -13,13 +14,9 @@ pub mod deps;
 pub mod error;
 pub mod exit_code;
 pub mod generated_docs;
-pub mod grad;
 pub mod gradcheck;
-pub mod hex;
 pub mod metrics;
 pub mod model;
-pub mod onnx;
-pub mod printable;
-pub mod regular_file;
 pub mod report;
 pub mod stdout;
+pub mod tract;

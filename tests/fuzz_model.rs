@@ -22,7 +22,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use robustaudit::model::GradientSource;
-use robustaudit::onnx::{Attr, ConstTensor, GraphBuilder, ModelSummary, Node, OnnxModel, Values};
+use robustaudit::tract::ModelSummary;
+use robustaudit_graph::onnx::{Attr, ConstTensor, GraphBuilder, Node, OnnxModel, Values};
 
 /// Structure-level cases in the default budget.
 const STRUCTURE_CASES: u64 = 1500;

@@ -12,7 +12,7 @@ use super::tests::{dense_model, images};
 use super::*;
 use crate::metrics::Distortion;
 use crate::model::{Classifier, TractDifferentiable};
-use crate::onnx::{Attr, GraphBuilder};
+use robustaudit_graph::onnx::{Attr, GraphBuilder};
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

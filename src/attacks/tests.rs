@@ -10,7 +10,7 @@ use crate::audit::{self, AuditModel, AuditReport, ModelInfo, PlannedAttack, Sett
 use crate::error::Error;
 use crate::metrics::Distortion;
 use crate::model::{Classifier, TractDifferentiable};
-use crate::onnx::{Attr, GraphBuilder};
+use robustaudit_graph::onnx::{Attr, GraphBuilder};
 
 /// `Flatten`, `Gemm` to 24 units, `Relu`, `Gemm` to 10 logits on `[batch, 1, 8, 8]`.
 pub(crate) fn dense_model(seed: u64) -> TractDifferentiable {

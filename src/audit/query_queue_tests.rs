@@ -193,12 +193,7 @@ fn a_panicking_run_leaves_nobody_waiting() {
 fn the_paper_network_computes_every_row_the_same_whatever_batch_it_runs_in() {
     // The queue's determinism rests on this: tract gives a row the same bits alone, at any
     // position of a batch and in batches of any size (within and across its chunks).
-    let spec = crate::arch::ArchSpec::from_file(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/arch/mnist-paper.toml"
-    )))
-    .expect("spec");
-    let graph = crate::arch::forward_graph(&spec, 1, "mnist-paper.onnx".into()).expect("graph");
+    let graph = robustaudit_graph::fixtures::network("mnist-paper", 1, "mnist-paper.onnx");
     let model = TractDifferentiable::new(graph).expect("vjp graph");
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(2);
     let x = Array4::from_shape_fn((40, 1, 28, 28), |_| {

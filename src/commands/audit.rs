@@ -134,10 +134,10 @@ pub fn run(args: &AuditArgs) -> Result<()> {
     out.finish()
 }
 
-/// Makes `--out` ready before any attack runs (see [`robustaudit::atomic_file::prepare_dir`]):
+/// Makes `--out` ready before any attack runs (see [`robustaudit_graph::atomic_file::prepare_dir`]):
 /// an unwritable folder is an error now, not after the whole audit.
 pub fn prepare_out(out: &Path) -> Result<()> {
-    robustaudit::atomic_file::prepare_dir(out).map_err(|source| Error::Write {
+    robustaudit_graph::atomic_file::prepare_dir(out).map_err(|source| Error::Write {
         path: out.to_path_buf(),
         source,
     })

@@ -10,10 +10,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use robustaudit::error::{Error, Result};
 use robustaudit::model::{Classifier, GradientMethod, GradientSource};
-use robustaudit::onnx::{OnnxError, OpTime};
 use robustaudit::outln;
-use robustaudit::printable::printable;
 use robustaudit::stdout::Stdout;
+use robustaudit::tract::OpTime;
+use robustaudit_graph::onnx::OnnxError;
+use robustaudit_graph::printable::printable;
 
 use crate::cli::{BenchArgs, BenchFormat};
 

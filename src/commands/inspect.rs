@@ -2,8 +2,9 @@
 
 use robustaudit::error::Result;
 use robustaudit::model::GradientSource;
-use robustaudit::onnx::{ModelSummary, OnnxModel};
-use robustaudit::printable::printable;
+use robustaudit::tract::ModelSummary;
+use robustaudit_graph::onnx::OnnxModel;
+use robustaudit_graph::printable::printable;
 
 use crate::cli::InspectArgs;
 use robustaudit::outln;

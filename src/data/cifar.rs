@@ -46,7 +46,7 @@ struct Records {
 impl Records {
     /// Appends the records of the batch file at `path`.
     fn read_file(&mut self, path: &Path) -> Result<(), DataError> {
-        let file = crate::regular_file::open(path).map_err(|e| io_error(path, e))?;
+        let file = robustaudit_graph::regular_file::open(path).map_err(|e| io_error(path, e))?;
         let len = file.metadata().map_err(|e| io_error(path, e))?.len();
         let mut bytes = Vec::new();
         // Bounded by the length found when opened: a file that grows is read no further.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array4;
 
-use crate::hex::spaced_hex;
+use robustaudit_graph::hex::spaced_hex;
 
 use super::{open_maybe_gzip, pixel_to_input, read_body, read_full, DataError, Dataset, Split};
 

@@ -30,7 +30,7 @@ use image::{DynamicImage, GrayImage, ImageReader, Limits, RgbImage};
 use ndarray::Array4;
 
 use super::{io_error, pixel_to_input, DataError, Dataset};
-use crate::regular_file;
+use robustaudit_graph::regular_file;
 
 /// The file naming the classes and their order, when present in the folder.
 pub const CLASS_LIST: &str = "classes.txt";
@@ -174,8 +174,8 @@ fn class_folders(dir: &Path, root: &Path) -> Result<Vec<PathBuf>, DataError> {
 
 /// The folders named by `classes.txt`, one per non-blank line, each a direct subfolder.
 fn listed_classes(dir: &Path, list: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let bytes =
-        crate::regular_file::read(list, MAX_CLASS_LIST_BYTES).map_err(|e| io_error(list, e))?;
+    let bytes = robustaudit_graph::regular_file::read(list, MAX_CLASS_LIST_BYTES)
+        .map_err(|e| io_error(list, e))?;
     let text = String::from_utf8(bytes).map_err(|_| DataError::ClassList {
         path: list.to_path_buf(),
         line: 1,

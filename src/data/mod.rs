@@ -678,7 +678,7 @@ pub(crate) fn io_error(path: &Path, source: io::Error) -> DataError {
 /// Opens `path` for reading, transparently decompressing it when it starts with the gzip
 /// magic bytes `1f 8b` (whatever its extension).
 pub(crate) fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>, DataError> {
-    let file = crate::regular_file::open(path).map_err(|e| io_error(path, e))?;
+    let file = robustaudit_graph::regular_file::open(path).map_err(|e| io_error(path, e))?;
     let mut reader = BufReader::new(file);
     let head = reader.fill_buf().map_err(|e| io_error(path, e))?;
     if head.starts_with(&[0x1f, 0x8b]) {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array4, ArrayD};
 use ndarray_npy::{ReadNpyExt, ReadableElement};
 
-use crate::hex::spaced_hex;
+use robustaudit_graph::hex::spaced_hex;
 
 use super::{io_error, pixel_to_input, read_full, DataError, Dataset, DEFAULT_CLASSES};
 
@@ -144,7 +144,7 @@ fn screen_header(text: &[u8]) -> Result<(), String> {
 /// Reads and validates the header of the `.npy` file at `path`, checking that the data size
 /// it declares matches the file length exactly.
 fn read_header(path: &Path) -> Result<Header, DataError> {
-    let mut file = crate::regular_file::open(path).map_err(|e| io_error(path, e))?;
+    let mut file = robustaudit_graph::regular_file::open(path).map_err(|e| io_error(path, e))?;
     let file_len = file.metadata().map_err(|e| io_error(path, e))?.len();
     let too_short = |needed: u64| DataError::TooShort {
         path: path.to_path_buf(),
@@ -261,7 +261,7 @@ fn read_header(path: &Path) -> Result<Header, DataError> {
 
 /// Reads the array once the header has been validated.
 fn read_array<T: ReadableElement>(path: &Path) -> Result<ArrayD<T>, DataError> {
-    let file = crate::regular_file::open(path).map_err(|e| io_error(path, e))?;
+    let file = robustaudit_graph::regular_file::open(path).map_err(|e| io_error(path, e))?;
     // The header was checked against this length; a file that grew since is read no further.
     let len = file.metadata().map_err(|e| io_error(path, e))?.len();
     ArrayD::<T>::read_npy(BufReader::new(file.take(len)))

@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::*;
 use crate::model::{Classifier, TractDifferentiable};
-use crate::onnx::{Attr, GraphBuilder, OnnxModel};
+use robustaudit_graph::onnx::{Attr, GraphBuilder, OnnxModel};
 
 /// `Flatten`, `Gemm` to `hidden` units, `Relu`, `Gemm` to `classes` on `[batch, c, h, w]`.
 fn relu_net(chw: [usize; 3], hidden: usize, classes: usize, seed: u64) -> OnnxModel {

@@ -160,7 +160,7 @@ mod tests {
 
     use super::*;
     use crate::model::{Classifier, TractDifferentiable};
-    use crate::onnx::{Attr, GraphBuilder};
+    use robustaudit_graph::onnx::{Attr, GraphBuilder};
 
     /// A linear classifier on `[batch, 1, 4, 4]` whose logits are multiplied by `scale`.
     fn linear(scale: f32) -> TractDifferentiable {

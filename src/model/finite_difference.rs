@@ -296,7 +296,7 @@ mod tests {
 
     use super::*;
     use crate::model::{TractClassifier, TractDifferentiable};
-    use crate::onnx::{Attr, GraphBuilder, OnnxModel};
+    use robustaudit_graph::onnx::{Attr, GraphBuilder, OnnxModel};
 
     fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         (0..n).map(|_| rng.gen_range(lo..hi)).collect()

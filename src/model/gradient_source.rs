@@ -9,8 +9,8 @@ use std::path::Path;
 use super::vjp_agreement::vjp_disagreement;
 use super::{Differentiable, FiniteDifference, TractClassifier, TractDifferentiable};
 use crate::error::{Error, Result};
-use crate::grad::straight_through;
-use crate::onnx::OnnxModel;
+use robustaudit_graph::grad::straight_through;
+use robustaudit_graph::onnx::OnnxModel;
 
 /// How gradient attacks are to get input gradients (`audit --gradients`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,7 +11,7 @@ use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Axis};
 
 use super::{Classifier, Differentiable, LogitSeeds};
 use crate::error::{Error, Result};
-use crate::onnx::OnnxModel;
+use robustaudit_graph::onnx::OnnxModel;
 
 /// `LO,HI` with finite `LO < HI`: `--input-range`, and the `input_range` the trainer records.
 pub fn parse_input_range(text: &str) -> Option<(f32, f32)> {

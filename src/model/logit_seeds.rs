@@ -21,7 +21,7 @@ use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::argmax;
 use crate::error::{Error, Result};
-use crate::onnx::SeedInputs;
+use crate::tract::SeedInputs;
 
 /// One seed function per image; see the module docs.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,8 @@ use ndarray::{Array2, ArrayView4};
 use super::batching::{join, par_chunks};
 use super::Classifier;
 use crate::error::Result;
-use crate::onnx::{OnnxModel, TractPlan};
+use crate::tract::TractPlan;
+use robustaudit_graph::onnx::OnnxModel;
 
 /// An ONNX classifier run by tract on the CPU, chunks of a batch in parallel.
 #[derive(Debug)]

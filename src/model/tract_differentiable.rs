@@ -1,5 +1,5 @@
 //! A [`Differentiable`] classifier: tract runs the model's VJP graph, built by
-//! [`crate::grad::vjp_graph`].
+//! [`robustaudit_graph::grad::vjp_graph`].
 
 use std::path::Path;
 
@@ -8,8 +8,9 @@ use ndarray::{Array2, Array4, ArrayView2, ArrayView4};
 use super::batching::{join, par_chunks, CHUNK};
 use super::{Classifier, Differentiable, LogitSeeds, TractClassifier};
 use crate::error::Result;
-use crate::grad::vjp_graph;
-use crate::onnx::{OnnxError, OnnxModel, VjpPlan};
+use crate::tract::VjpPlan;
+use robustaudit_graph::grad::vjp_graph;
+use robustaudit_graph::onnx::{OnnxError, OnnxModel};
 
 /// An ONNX classifier with exact input gradients from its generated VJP graph.
 #[derive(Debug)]
@@ -27,7 +28,7 @@ impl TractDifferentiable {
 
     /// Builds the VJP graph of an already validated model and compiles its forward plan;
     /// tract compiles the VJP graph on the first gradient query, for that query's batch
-    /// size (an error there is that query's). Fails with [`crate::grad::GradError`] when
+    /// size (an error there is that query's). Fails with [`robustaudit_graph::grad::GradError`] when
     /// some op has no backward rule.
     pub fn new(model: OnnxModel) -> Result<Self> {
         // Building the VJP graph and compiling the forward plan are independent: on two

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Classifier, Differentiable};
 use crate::error::{Error, Result};
-use crate::onnx::OnnxError;
+use robustaudit_graph::onnx::OnnxError;
 
 /// Images in the probe batch.
 const PROBE_IMAGES: usize = 2;
@@ -155,7 +155,7 @@ mod tests {
 
     use super::*;
     use crate::model::{TractClassifier, TractDifferentiable};
-    use crate::onnx::{Attr, GraphBuilder, OnnxModel};
+    use robustaudit_graph::onnx::{Attr, GraphBuilder, OnnxModel};
 
     /// `logits = W · flatten(x)` for x `[batch, 1, 2, 2]`, 3 classes, W scaled by `scale`,
     /// then a Relu so that the probe meets kinks.

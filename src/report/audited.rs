@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::page_input::{AuditFolder, DiagnosisRow, ManifestEntry, SummaryRow};
+use super::page_input::{AuditFolder, DiagnosisRow, SummaryRow};
+use super::ManifestRow;
 
 /// One audited model and its rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +36,7 @@ pub struct AuditedModel {
     /// `masked`, `clear` or `inconclusive`; `None` when not diagnosed.
     pub verdict: Option<String>,
     /// The manifest row of the same file, found by SHA-256.
-    pub manifest: Option<ManifestEntry>,
+    pub manifest: Option<ManifestRow>,
     /// Its rows of `summary.csv`, in file order.
     pub rows: Vec<SummaryRow>,
     /// Its rows of `diagnosis.csv`, in file order.

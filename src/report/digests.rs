@@ -44,7 +44,7 @@ pub fn mismatches(dir: &Path, recorded: &str) -> Result<Vec<String>, String> {
             .filter(|(name, _)| DIGESTED.contains(name))
             .ok_or_else(|| format!("`{part}` is not FILE=SHA256 of a report file"))?;
         named.push(name);
-        match crate::regular_file::read(&dir.join(name), MAX_BYTES) {
+        match robustaudit_graph::regular_file::read(&dir.join(name), MAX_BYTES) {
             Ok(bytes) if sha256(&bytes) == digest => {}
             Ok(_) => found.push(format!("{name} (changed)")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

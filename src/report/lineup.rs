@@ -156,10 +156,7 @@ impl Lineup {
 
 /// The lineup of `models`: from their manifest rows when any has one, else from their
 /// metadata, else one series per model.
-pub fn lineup(
-    models: &[AuditedModel],
-    manifest: Option<&[super::page_input::ManifestEntry]>,
-) -> Lineup {
+pub fn lineup(models: &[AuditedModel], manifest: Option<&[super::ManifestRow]>) -> Lineup {
     if let Some(manifest) = manifest.filter(|_| models.iter().any(|m| m.manifest.is_some())) {
         return from_manifest(models, manifest);
     }
@@ -194,7 +191,7 @@ pub fn lineup(
     }
 }
 
-fn from_manifest(models: &[AuditedModel], manifest: &[super::page_input::ManifestEntry]) -> Lineup {
+fn from_manifest(models: &[AuditedModel], manifest: &[super::ManifestRow]) -> Lineup {
     let model_of = |sha256: &str| models.iter().position(|m| m.sha256 == sha256);
     let mut series = Vec::new();
     let mut entries = Vec::new();
@@ -217,7 +214,7 @@ fn from_manifest(models: &[AuditedModel], manifest: &[super::page_input::Manifes
         }
     }
     // Every configured chain with its last hop at each temperature.
-    let mut chains: Vec<(String, u32, Vec<&super::page_input::ManifestEntry>)> = Vec::new();
+    let mut chains: Vec<(String, u32, Vec<&super::ManifestRow>)> = Vec::new();
     for row in manifest.iter().filter(|m| m.role != "undistilled") {
         for chain in row.chain_names() {
             if !chains.iter().any(|(name, ..)| name == chain) {
@@ -387,7 +384,8 @@ fn lineage_text(lineage: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::audited::audited_models;
-    use crate::report::page_input::{AuditFolder, ManifestEntry, SummaryRow};
+    use crate::report::page_input::{AuditFolder, SummaryRow};
+    use crate::report::ManifestRow;
 
     fn row(model: &str, sha256: &str, role: &str, hop: &str, temperature: &str) -> SummaryRow {
         SummaryRow {
@@ -415,20 +413,26 @@ mod tests {
         }
     }
 
-    fn entry(stem: &str, role: &str, hop: u32, chains: &str, temperature: f64) -> ManifestEntry {
-        ManifestEntry {
+    fn entry(stem: &str, role: &str, hop: u32, chains: &str, temperature: f64) -> ManifestRow {
+        ManifestRow {
             file: format!("{stem}.onnx"),
             role: role.into(),
             hop,
             lineage: String::new(),
             chains: chains.into(),
             temperature,
+            parent: String::new(),
+            parent_sha256: String::new(),
             sha256: format!("sha-{stem}"),
+            arch: String::new(),
+            dataset: String::new(),
             test_accuracy: None,
+            epochs: None,
+            seconds: None,
         }
     }
 
-    fn folder(summary: Vec<SummaryRow>, manifest: Option<Vec<ManifestEntry>>) -> AuditFolder {
+    fn folder(summary: Vec<SummaryRow>, manifest: Option<Vec<ManifestRow>>) -> AuditFolder {
         AuditFolder {
             dir: "audit".into(),
             summary,

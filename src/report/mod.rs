@@ -11,6 +11,7 @@ mod csv_line;
 mod digests;
 #[cfg(feature = "report")]
 mod document;
+mod epoch_row;
 #[cfg(feature = "report")]
 mod format;
 #[cfg(feature = "report")]
@@ -20,6 +21,7 @@ mod html;
 mod input_error;
 #[cfg(feature = "report")]
 mod lineup;
+mod manifest_row;
 #[cfg(feature = "report")]
 mod markdown;
 mod merge;
@@ -38,13 +40,15 @@ mod schema;
 mod shard_record;
 mod write;
 
-pub use csv_cell::{neutralise, restore};
+pub use csv_cell::{f32_cell, neutralise, restore};
+pub use epoch_row::{EpochRow, EPOCH_COLUMNS};
 pub use input_error::ReportInputError;
 #[cfg(feature = "report")]
 pub use lineup::LineupSource;
-pub use merge::{merge, Merged};
 #[cfg(feature = "report")]
-pub use page_input::{read_folder, AuditFolder, DiagnosisRow, EpochRow, ManifestEntry, SummaryRow};
+pub use manifest_row::{ManifestRow, MANIFEST_FILE};
+pub use merge::{merge, Merged};
+pub use page_input::{read_folder, AuditFolder, DiagnosisRow, SummaryRow};
 #[cfg(feature = "report")]
 pub use plots::{default_font, PNG_SCALE};
 #[cfg(feature = "report")]

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use super::csv_cell::restore;
 use super::csv_line::{line_at, line_of};
 use super::digests::mismatches;
+use super::epoch_row::EpochRow;
 use super::input_error::ReportInputError;
+use super::manifest_row::{ManifestRow, MANIFEST_FILE};
 use super::plausible::{fraction, if_present, magnitude, shown, Plausible};
 use super::schema::SCHEMA_VERSION;
 
@@ -102,55 +104,6 @@ pub struct DiagnosisRow {
     pub detail: String,
 }
 
-/// One row of `models/manifest.csv`: a network the trainer exported.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ManifestEntry {
-    /// The ONNX file, relative to the manifest's folder.
-    pub file: String,
-    /// `teacher`, `assistant`, `student`, `undistilled`, `init`, or a network name.
-    pub role: String,
-    /// Distillation steps from the teacher.
-    pub hop: u32,
-    /// Network names from the teacher down, `>`-separated.
-    #[serde(default)]
-    pub lineage: String,
-    /// The configured chains it belongs to, `;`-separated.
-    #[serde(default)]
-    pub chains: String,
-    /// Its training temperature.
-    pub temperature: f64,
-    /// SHA-256 of the exported file.
-    pub sha256: String,
-    /// Test accuracy after the last epoch, a fraction.
-    #[serde(default)]
-    pub test_accuracy: Option<f64>,
-}
-
-impl ManifestEntry {
-    /// The chains it belongs to.
-    pub fn chain_names(&self) -> impl Iterator<Item = &str> {
-        self.chains.split(';').filter(|c| !c.is_empty())
-    }
-
-    /// The file's stem: the network's name.
-    pub fn stem(&self) -> &str {
-        self.file.strip_suffix(".onnx").unwrap_or(&self.file)
-    }
-}
-
-/// One row of a `<network>.log.csv` training log.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct EpochRow {
-    /// The epoch, from 1.
-    pub epoch: u32,
-    /// Mean training loss over the epoch (at the training temperature).
-    pub loss: f64,
-    /// Fraction of training images predicted correctly during the epoch.
-    pub train_accuracy: f64,
-    /// Fraction of test images predicted correctly after it.
-    pub test_accuracy: f64,
-}
-
 /// The per-epoch log of one network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainingLog {
@@ -170,7 +123,7 @@ pub struct AuditFolder {
     /// The rows of `diagnosis.csv`; `None` without one.
     pub diagnosis: Option<Vec<DiagnosisRow>>,
     /// The rows of `models/manifest.csv`; `None` without one.
-    pub manifest: Option<Vec<ManifestEntry>>,
+    pub manifest: Option<Vec<ManifestRow>>,
     /// The training logs of `models/`, by network name.
     pub logs: Vec<TrainingLog>,
 }
@@ -197,7 +150,7 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
     }
     let diagnosis = optional(&dir.join("diagnosis.csv"), true)?;
     let models = dir.join(MODELS_FOLDER);
-    let manifest = optional(&models.join("manifest.csv"), false)?;
+    let manifest = optional(&models.join(MANIFEST_FILE), false)?;
     let mut logs = Vec::new();
     if models.is_dir() {
         let entries = std::fs::read_dir(&models).map_err(|source| ReportInputError::Io {
@@ -309,11 +262,12 @@ fn read_csv<T: DeserializeOwned + Plausible>(
     path: &Path,
     versioned: bool,
 ) -> Result<Vec<T>, ReportInputError> {
-    let bytes =
-        crate::regular_file::read(path, MAX_CSV_BYTES).map_err(|source| ReportInputError::Io {
+    let bytes = robustaudit_graph::regular_file::read(path, MAX_CSV_BYTES).map_err(|source| {
+        ReportInputError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        }
+    })?;
     let mut reader = csv::Reader::from_reader(bytes.as_slice());
     let headers = reader
         .headers()
@@ -419,7 +373,7 @@ impl Plausible for DiagnosisRow {
     }
 }
 
-impl Plausible for ManifestEntry {
+impl Plausible for ManifestRow {
     fn plausible(&self) -> Result<(), String> {
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(format!(
@@ -427,7 +381,8 @@ impl Plausible for ManifestEntry {
                 shown(self.temperature)
             ));
         }
-        if_present(fraction, "test_accuracy", self.test_accuracy)
+        if_present(fraction, "test_accuracy", self.test_accuracy)?;
+        if_present(magnitude, "seconds", self.seconds)
     }
 }
 
@@ -435,7 +390,9 @@ impl Plausible for EpochRow {
     fn plausible(&self) -> Result<(), String> {
         magnitude("loss", self.loss)?;
         fraction("train_accuracy", self.train_accuracy)?;
-        fraction("test_accuracy", self.test_accuracy)
+        fraction("test_accuracy", self.test_accuracy)?;
+        if_present(magnitude, "seconds", self.seconds)?;
+        if_present(magnitude, "images_per_second", self.images_per_second)
     }
 }
 

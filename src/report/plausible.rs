@@ -53,7 +53,7 @@ pub(super) fn if_present(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::page_input::EpochRow;
+    use crate::report::EpochRow;
 
     fn epoch(loss: f64, train: f64, test: f64) -> EpochRow {
         EpochRow {
@@ -61,6 +61,8 @@ mod tests {
             loss,
             train_accuracy: train,
             test_accuracy: test,
+            seconds: None,
+            images_per_second: None,
         }
     }
 

@@ -33,7 +33,7 @@ impl Table {
     /// version.
     pub fn read<R>(path: &Path, columns: &[Column<R>]) -> Result<Table> {
         let names: Vec<&'static str> = columns.iter().map(|c| c.name).collect();
-        let bytes = crate::regular_file::read(path, MAX_CSV_BYTES).map_err(|e| {
+        let bytes = robustaudit_graph::regular_file::read(path, MAX_CSV_BYTES).map_err(|e| {
             let message = if e.kind() == std::io::ErrorKind::NotFound {
                 format!("{} is missing", path.display())
             } else {

@@ -42,7 +42,7 @@ pub fn render_report(dir: &Path, font: &Path) -> Result<ReportPages> {
     check_one_run(dir)?;
     use_font(font)?;
     for folder in [dir.to_path_buf(), dir.join(PLOTS_FOLDER)] {
-        crate::atomic_file::prepare_dir(&folder).map_err(|source| Error::Write {
+        robustaudit_graph::atomic_file::prepare_dir(&folder).map_err(|source| Error::Write {
             path: folder.clone(),
             source,
         })?;
@@ -95,7 +95,7 @@ pub fn render_report(dir: &Path, font: &Path) -> Result<ReportPages> {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::atomic_file::write(path, bytes).map_err(|source| Error::Write {
+    robustaudit_graph::atomic_file::write(path, bytes).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
     })

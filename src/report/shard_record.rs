@@ -6,7 +6,7 @@ use ndarray::ArrayView4;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{ModelInfo, PlannedAttack, Shard};
-use crate::hex::hex;
+use robustaudit_graph::hex::hex;
 
 /// The row of `shard.csv`.
 #[derive(Debug, Clone, PartialEq)]

@@ -180,7 +180,7 @@ fn csv_bytes<R>(columns: &[Column<R>], rows: &[R], path: &Path) -> Result<Vec<u8
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::atomic_file::write(path, bytes).map_err(|source| Error::Write {
+    robustaudit_graph::atomic_file::write(path, bytes).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
     })

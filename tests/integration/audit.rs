@@ -9,10 +9,10 @@ use ndarray_npy::ReadNpyExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use robustaudit::attacks::{BudgetKind, Norm, RADII};
-use robustaudit::onnx::{Attr, GraphBuilder};
 use robustaudit::report::{SAMPLE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS};
+use robustaudit_graph::onnx::{Attr, GraphBuilder};
 
-use super::{graph, robustaudit, Run};
+use super::{network, robustaudit, Run};
 
 fn audit(args: &[&OsStr]) -> Run {
     let mut all: Vec<&OsStr> = vec![OsStr::new("audit")];
@@ -31,7 +31,7 @@ fn refs(items: &[OsString]) -> Vec<&OsStr> {
 /// The digits network of `models/arch/digits-small.toml` with seeded random weights.
 fn digits_model(dir: &Path) -> PathBuf {
     let path = dir.join("digits-small.onnx");
-    graph("digits-small", 5, path.clone())
+    network("digits-small", 5, path.clone())
         .write(&path)
         .expect("write model");
     path

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use super::{graph, robustaudit, Run};
+use super::{network, robustaudit, Run};
 
 const CSV_HEADER: &str = "batch,threads,load_ms,forward_images_per_s,vjp_images_per_s";
 
@@ -17,7 +17,7 @@ fn bench(model: &Path, args: &[&str]) -> Run {
 /// The digits network of the fast tests, written into `dir`.
 fn digits_model(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("digits.onnx");
-    graph("digits-small", 0, path.clone())
+    network("digits-small", 0, path.clone())
         .write(&path)
         .expect("write");
     path
@@ -69,14 +69,14 @@ fn bench_csv_has_one_row_of_positive_figures_per_batch() {
 fn bench_of_a_model_without_a_vjp_times_the_finite_difference_fallback() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("sin.onnx");
-    let mut b = robustaudit::onnx::GraphBuilder::new("sin");
+    let mut b = robustaudit_graph::onnx::GraphBuilder::new("sin");
     b.input("x", &[None, Some(1), Some(2), Some(2)]);
     b.node("Sin", &["x"], &["s"], &[]);
     b.node(
         "Flatten",
         &["s"],
         &["logits"],
-        &[("axis", robustaudit::onnx::Attr::Int(1))],
+        &[("axis", robustaudit_graph::onnx::Attr::Int(1))],
     );
     b.output("logits", &[None, Some(4)]);
     b.finish(path.clone())

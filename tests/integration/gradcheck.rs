@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use ndarray::Array4;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use robustaudit::onnx::{Attr, GraphBuilder};
+use robustaudit_graph::onnx::{Attr, GraphBuilder};
 
-use super::{graph, robustaudit, Run};
+use super::{network, robustaudit, Run};
 
 /// `Flatten`, `Gemm` to 16 units, `Relu`, `Gemm` to `classes` logits on `[batch, 1, 8, 8]`
 /// images, with an optional elementwise `op` on the hidden units, written to `dir`.
@@ -97,7 +97,7 @@ fn gradcheck_passes_on_a_relu_network() {
 fn gradcheck_passes_on_digits_small() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("digits-small.onnx");
-    graph("digits-small", 0, path.clone())
+    network("digits-small", 0, path.clone())
         .write(&path)
         .expect("write");
     let run = gradcheck(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use robustaudit::onnx::{Attr, ConstTensor, GraphBuilder};
+use robustaudit_graph::onnx::{Attr, ConstTensor, GraphBuilder};
 
 use super::Run;
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::graph;
+use super::network;
 
 /// Runs `robustaudit` in `dir` (so that model names are the bare file names).
 fn run_in(dir: &Path, args: &[&str]) -> (i32, String) {
@@ -47,7 +47,7 @@ const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 fn a_model_named_like_a_formula_is_neutralised_in_every_csv_and_survives_merge_and_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let name = "=HYPERLINK(\"http://evil\",\"x\")\n# heading.onnx";
-    graph("digits-small", 5, dir.path().join(name))
+    network("digits-small", 5, dir.path().join(name))
         .write(&dir.path().join(name))
         .expect("write model");
     for (out, shard) in [("whole", None), ("s0", Some("0/2")), ("s1", Some("1/2"))] {

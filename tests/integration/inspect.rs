@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use super::{graph, robustaudit, Run};
+use super::{network, robustaudit, Run};
 
 fn inspect(path: &Path) -> Run {
     robustaudit(&[OsStr::new("inspect"), path.as_os_str()])
@@ -13,7 +13,7 @@ fn inspect(path: &Path) -> Run {
 fn inspect_summarises_the_mnist_paper_network() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("mnist.onnx");
-    graph("mnist-paper", 0, path.clone())
+    network("mnist-paper", 0, path.clone())
         .write(&path)
         .expect("write");
     let run = inspect(&path);
@@ -46,14 +46,14 @@ fn inspect_summarises_the_mnist_paper_network() {
 fn inspect_names_the_ops_that_force_finite_differences() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("sin.onnx");
-    let mut b = robustaudit::onnx::GraphBuilder::new("sin");
+    let mut b = robustaudit_graph::onnx::GraphBuilder::new("sin");
     b.input("x", &[None, Some(1), Some(2), Some(2)]);
     b.node("Sin", &["x"], &["s"], &[]);
     b.node(
         "Flatten",
         &["s"],
         &["logits"],
-        &[("axis", robustaudit::onnx::Attr::Int(1))],
+        &[("axis", robustaudit_graph::onnx::Attr::Int(1))],
     );
     b.output("logits", &[None, Some(4)]);
     b.finish(path.clone())
@@ -76,7 +76,7 @@ fn inspect_names_the_ops_that_force_finite_differences() {
 fn inspect_summarises_the_cifar_paper_network() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cifar.onnx");
-    graph("cifar-paper", 5, path.clone())
+    network("cifar-paper", 5, path.clone())
         .write(&path)
         .expect("write");
     let run = inspect(&path);
@@ -114,7 +114,7 @@ fn missing_model_file_exits_4() {
 fn truncated_model_exits_4_with_a_hint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("half.onnx");
-    let bytes = graph("digits-small", 0, path.clone()).to_bytes();
+    let bytes = network("digits-small", 0, path.clone()).to_bytes();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
     let run = inspect(&path);
     assert_eq!(run.code, 4, "{}", run.stderr);
@@ -180,7 +180,7 @@ fn missing_model_argument_exits_2() {
 fn inspect_reports_exact_gradients_for_an_exporter_like_model() {
     // Opset 18, as the dynamo exporter writes: ReLU6 as Clip with bound inputs, Erf, layer
     // normalization, and a global average pool as ReduceMean with its axes as an input.
-    use robustaudit::onnx::{Attr, ConstTensor, GraphBuilder};
+    use robustaudit_graph::onnx::{Attr, ConstTensor, GraphBuilder};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("exported.onnx");
     let mut b = GraphBuilder::new("exported");

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use super::{graph, robustaudit};
+use super::{network, robustaudit};
 
 fn audit(model: &Path, out: &Path) -> super::Run {
     let args = [
@@ -37,7 +37,7 @@ fn temporary_files(dir: &Path) -> Vec<String> {
 fn an_unwritable_out_is_refused_before_the_audit_and_stale_temporary_files_are_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = dir.path().join("digits-small.onnx");
-    graph("digits-small", 5, model.clone())
+    network("digits-small", 5, model.clone())
         .write(&model)
         .expect("write model");
 
@@ -73,7 +73,7 @@ fn an_unwritable_out_is_refused_before_the_audit_and_stale_temporary_files_are_r
 fn a_folder_mixing_files_of_two_runs_or_an_edited_shard_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = dir.path().join("digits-small.onnx");
-    graph("digits-small", 5, model.clone())
+    network("digits-small", 5, model.clone())
         .write(&model)
         .expect("write model");
     let out = dir.path().join("out");

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::graph;
+use super::network;
 
 /// What a run with a hostile stdout produced: exit code and stderr.
 fn run_into(args: &[&str], stdout: Stdio, close_early: bool) -> (i32, String) {
@@ -45,7 +45,7 @@ fn utf8(path: &Path) -> &str {
 fn a_closed_or_full_stdout_never_panics_any_command() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = dir.path().join("digits-small.onnx");
-    graph("digits-small", 5, model.clone())
+    network("digits-small", 5, model.clone())
         .write(&model)
         .expect("write model");
     let audit_out = dir.path().join("audit");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use robustaudit::report::SUMMARY_COLUMNS;
 
-use super::{graph, robustaudit, Run};
+use super::{network, robustaudit, Run};
 
 const TEMPERATURES: [u32; 2] = [20, 100];
 
@@ -543,7 +543,7 @@ fn report_of_a_real_audit_without_chains_shows_each_model() {
     let mut args: Vec<std::ffi::OsString> = vec!["audit".into()];
     for seed in [1, 2] {
         let path = dir.path().join(format!("digits-{seed}.onnx"));
-        graph("digits-small", seed, path.clone())
+        network("digits-small", seed, path.clone())
             .write(&path)
             .expect("write model");
         args.extend(["--model".into(), path.into_os_string()]);

@@ -8,7 +8,7 @@ use ndarray::s;
 use ndarray_npy::WriteNpyExt;
 use robustaudit::data::{load, Split};
 
-use super::{graph, robustaudit, Run};
+use super::{network, robustaudit, Run};
 
 fn run(args: &[&str]) -> Run {
     let args: Vec<OsString> = args.iter().map(OsString::from).collect();
@@ -25,7 +25,7 @@ fn text(path: &Path) -> &str {
 /// image is attacked.
 fn setup(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
     let model = dir.join("digits-small.onnx");
-    graph("digits-small", 5, model.clone())
+    network("digits-small", 5, model.clone())
         .write(&model)
         .expect("write model");
     let data = load("digits", Split::Test).expect("digits");

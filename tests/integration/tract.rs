@@ -6,11 +6,11 @@ use ndarray::{s, Axis};
 use robustaudit::data::{load, Split};
 use robustaudit::model::{Classifier, TractClassifier};
 
-use super::graph;
+use super::network;
 
 #[test]
 fn batching_does_not_change_mnist_logits() {
-    let model = graph("mnist-paper", 1, PathBuf::from("mnist-paper.onnx"));
+    let model = network("mnist-paper", 1, PathBuf::from("mnist-paper.onnx"));
     let classifier = TractClassifier::new(model).expect("compile");
     assert_eq!(classifier.input_chw(), [1, 28, 28]);
     assert_eq!(classifier.classes(), 10);
@@ -44,7 +44,7 @@ fn batching_does_not_change_mnist_logits() {
 
 #[test]
 fn wrong_image_shape_is_an_input_shape_error() {
-    let model = graph("digits-small", 1, PathBuf::from("digits-small.onnx"));
+    let model = network("digits-small", 1, PathBuf::from("digits-small.onnx"));
     let classifier = TractClassifier::new(model).expect("compile");
     let set = load("mnist", Split::Test).expect("mnist").subset(2);
     let err = classifier.logits(set.images.view()).unwrap_err();
@@ -58,7 +58,7 @@ fn wrong_image_shape_is_an_input_shape_error() {
 #[test]
 fn a_model_without_backward_rules_falls_back_to_finite_differences_and_says_why() {
     use robustaudit::model::{GradientMethod, GradientSource};
-    use robustaudit::onnx::{Attr, GraphBuilder};
+    use robustaudit_graph::onnx::{Attr, GraphBuilder};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let sin = dir.path().join("sin.onnx");
@@ -88,7 +88,7 @@ fn a_model_without_backward_rules_falls_back_to_finite_differences_and_says_why(
     }
 
     let dense = dir.path().join("digits.onnx");
-    graph("digits-small", 1, dense.clone())
+    network("digits-small", 1, dense.clone())
         .write(&dense)
         .expect("write");
     assert_eq!(

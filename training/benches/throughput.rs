@@ -16,13 +16,14 @@ use anyhow::{ensure, Context, Result};
 use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Ix2, Ix4};
 use ort::session::Session;
 use ort::value::TensorRef;
-use robustaudit::arch::{forward_graph, ArchSpec, INPUT, LOGITS};
 use robustaudit::data::{load, Split};
-use robustaudit::grad::{
-    GRAD_INPUT, SEED, SEED_SOFTMAX_CLASS, SEED_SOFTMAX_WEIGHT, SEED_TOP_MASK, SEED_TOP_WEIGHT,
-};
 use robustaudit::model::LogitSeeds;
 use robustaudit::model::{Classifier, Differentiable, TractDifferentiable, CHUNK};
+use robustaudit_graph::arch::{forward_graph, ArchSpec, INPUT, LOGITS};
+use robustaudit_graph::fixtures::spec_path;
+use robustaudit_graph::grad::{
+    GRAD_INPUT, SEED, SEED_SOFTMAX_CLASS, SEED_SOFTMAX_WEIGHT, SEED_TOP_MASK, SEED_TOP_WEIGHT,
+};
 use robustaudit_train::runtime::{self, Device};
 
 /// The network measured, from `models/arch`.
@@ -54,9 +55,7 @@ fn main() -> Result<()> {
     let batches: &[usize] = if timed { &BATCHES } else { &SMOKE_BATCHES };
     let largest = *batches.iter().max().expect("batch sizes");
 
-    let spec_path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/arch"))
-        .join(format!("{ARCH}.toml"));
-    let spec = ArchSpec::from_file(&spec_path)?;
+    let spec = ArchSpec::from_file(&spec_path(ARCH))?;
     let model = forward_graph(&spec, WEIGHT_SEED, PathBuf::from(format!("{ARCH}.onnx")))?;
     let tract = TractDifferentiable::new(model.clone())
         .with_context(|| format!("building the vjp graph of {ARCH}"))?;

@@ -17,8 +17,9 @@ use ndarray::Array4;
 use ort::value::TensorRef;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use robustaudit::arch::{forward_graph, ArchSpec, INPUT};
-use robustaudit::grad::{training_graph, Loss, Optimizer};
+use robustaudit_graph::arch::{forward_graph, ArchSpec, INPUT};
+use robustaudit_graph::fixtures::spec_path;
+use robustaudit_graph::grad::{training_graph, Loss, Optimizer};
 use robustaudit_train::runtime::{self, Device};
 use robustaudit_train::step::{Batch, StepRunner};
 
@@ -41,9 +42,7 @@ fn main() -> Result<()> {
     println!("| network | device | ORT forward (img/s) | train step SGD (img/s) | train step Adam (img/s) | forward / SGD step |");
     println!("|---|---|---|---|---|---|");
     for arch in ARCHS {
-        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/arch"))
-            .join(format!("{arch}.toml"));
-        let spec = ArchSpec::from_file(&path)?;
+        let spec = ArchSpec::from_file(&spec_path(arch))?;
         let model = forward_graph(&spec, 1, PathBuf::from(format!("{arch}.onnx")))?;
         let [c, h, w] = spec.input;
         let batch = if timed { BATCH } else { 2 };

@@ -7,16 +7,17 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use robustaudit::arch::ArchSpec;
 use robustaudit::data::Dataset;
 use robustaudit::error::Error;
-use robustaudit::grad::Loss;
+use robustaudit_graph::arch::ArchSpec;
+use robustaudit_graph::grad::Loss;
 
 use crate::chain_config::ChainConfig;
 use crate::error::Result;
-use crate::manifest::{self, ManifestRow};
+use crate::manifest;
 use crate::runtime::Device;
 use crate::trainer::{train, Init, Job, Parent, Trained, TrainingSettings};
+use robustaudit::report::{f32_cell, ManifestRow};
 
 /// One network of the plan.
 #[derive(Clone, Debug, PartialEq)]
@@ -249,10 +250,10 @@ fn manifest_row(job: &Job, trained: &Trained, chains: &str, out_dir: &Path) -> M
     ManifestRow {
         file: relative(&trained.path, out_dir),
         role: job.role.clone(),
-        hop: job.hop,
+        hop: job.hop as u32,
         lineage: job.lineage.join(">"),
         chains: chains.to_string(),
-        temperature: job.temperature,
+        temperature: f32_cell(job.temperature),
         parent: job
             .parent
             .as_ref()
@@ -266,9 +267,9 @@ fn manifest_row(job: &Job, trained: &Trained, chains: &str, out_dir: &Path) -> M
         sha256: trained.sha256.clone(),
         arch: job.spec.name.clone(),
         dataset: job.dataset.clone(),
-        test_accuracy: trained.test_accuracy,
-        epochs: trained.epochs,
-        seconds: trained.seconds,
+        test_accuracy: Some(f32_cell(trained.test_accuracy)),
+        epochs: Some(trained.epochs as u32),
+        seconds: Some(trained.seconds),
     }
 }
 

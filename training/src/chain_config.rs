@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use robustaudit::arch::ArchSpec;
-use robustaudit::error::Error;
-use robustaudit::grad::Optimizer;
+use robustaudit_graph::arch::ArchSpec;
+use robustaudit_graph::grad::Optimizer;
 
 use crate::error::{Result, TrainError};
 
@@ -291,12 +290,8 @@ impl ChainConfig {
         let mut networks = BTreeMap::new();
         for (name, arch) in raw.networks {
             let arch_path = folder.join(arch.get_ref());
-            let spec = ArchSpec::from_file(&arch_path).map_err(|e| {
-                fail(
-                    at(arch.span(), &format!("networks.{name}")),
-                    Error::from(e).to_string(),
-                )
-            })?;
+            let spec = ArchSpec::from_file(&arch_path)
+                .map_err(|e| fail(at(arch.span(), &format!("networks.{name}")), e.to_string()))?;
             networks.insert(name, spec);
         }
         let chains_span = raw.chains.span();

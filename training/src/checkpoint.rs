@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 
 use robustaudit::error::Error;
 
-use crate::epoch_log::EpochRecord;
 use crate::error::Result;
 use crate::step::HostTensor;
+use robustaudit::report::{f32_cell, EpochRow};
 
 const MAGIC: &[u8; 8] = b"RACKPT01";
 
@@ -27,7 +27,7 @@ pub struct Checkpoint {
     /// Epochs completed.
     pub epochs_done: usize,
     /// One record per completed epoch.
-    pub log: Vec<EpochRecord>,
+    pub log: Vec<EpochRow>,
     /// The step graph's state tensors.
     pub state: Vec<HostTensor>,
 }
@@ -38,7 +38,7 @@ struct Header {
     epochs_done: usize,
     tensors: Vec<TensorHeader>,
     #[serde(default)]
-    epochs: Vec<EpochRecord>,
+    epochs: Vec<EpochRow>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -77,7 +77,7 @@ impl Checkpoint {
         }
         let digest = Sha256::digest(&bytes);
         bytes.extend_from_slice(&digest);
-        robustaudit::atomic_file::write(path, &bytes).map_err(|source| Error::Write {
+        robustaudit_graph::atomic_file::write(path, &bytes).map_err(|source| Error::Write {
             path: path.to_path_buf(),
             source,
         })?;
@@ -135,9 +135,22 @@ impl Checkpoint {
         Ok(Some(Checkpoint {
             fingerprint: header.fingerprint,
             epochs_done: header.epochs_done,
-            log: header.epochs,
+            // A checkpoint of an earlier version may hold the f32 columns as long f64
+            // expansions; the log shows the f32s' own digits.
+            log: header.epochs.into_iter().map(f32_digits).collect(),
             state,
         }))
+    }
+}
+
+/// `row` with its f32 columns at the f32's shortest decimal (see [`f32_cell`]).
+fn f32_digits(row: EpochRow) -> EpochRow {
+    let digits = |v: f64| f32_cell(v as f32);
+    EpochRow {
+        loss: digits(row.loss),
+        train_accuracy: digits(row.train_accuracy),
+        test_accuracy: digits(row.test_accuracy),
+        ..row
     }
 }
 

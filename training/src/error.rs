@@ -2,6 +2,7 @@
 
 use robustaudit::error::Error;
 use robustaudit::exit_code::Exit;
+use robustaudit_graph::arch::ArchError;
 
 /// Any failure of a `robustaudit-train` command.
 #[derive(Debug, thiserror::Error)]
@@ -9,6 +10,9 @@ pub enum TrainError {
     /// A failure shared with the auditor (data, model, spec, output, dependency).
     #[error(transparent)]
     Core(#[from] Error),
+    /// An architecture spec is invalid.
+    #[error(transparent)]
+    Arch(#[from] ArchError),
     /// The ONNX Runtime library could not be loaded.
     #[error("cannot load onnx runtime from {path}: {reason}")]
     RuntimeLoad {
@@ -42,8 +46,8 @@ impl TrainError {
     pub fn exit_code(&self) -> Exit {
         match self {
             TrainError::Core(e) => e.exit_code(),
+            TrainError::Arch(_) | TrainError::Config { .. } => Exit::Config,
             TrainError::RuntimeLoad { .. } => Exit::Dependency,
-            TrainError::Config { .. } => Exit::Config,
             TrainError::Runtime { .. } => Exit::Internal,
         }
     }
@@ -60,6 +64,11 @@ impl TrainError {
                     ),
                     TrainError::Config { .. } => {
                         eprintln!("hint: the format is described in models/chains/README.md")
+                    }
+                    TrainError::Arch(e) => {
+                        if let Some(hint) = e.hint() {
+                            eprintln!("hint: {hint}");
+                        }
                     }
                     _ => {}
                 }

@@ -7,7 +7,7 @@ use ort::value::TensorRef;
 
 use robustaudit::error::Error;
 use robustaudit::model::argmax;
-use robustaudit::onnx::OnnxModel;
+use robustaudit_graph::onnx::OnnxModel;
 
 use crate::error::{OrtContext, Result};
 use crate::runtime::{session, Device};

@@ -1,59 +1,16 @@
-//! `manifest.csv`: one row per exported network of a run folder.
-//!
-//! Columns: `file` (relative to the folder), `role`, `hop` (0 for a teacher), `lineage`
-//! (roles from the teacher down, `>`-separated), `chains` (the configured chains the network
-//! belongs to, `;`-separated), `temperature`, `parent` (the parent's file, empty for a
-//! teacher), `parent_sha256`, `sha256`, `arch`, `dataset`, `test_accuracy` (fraction),
-//! `epochs`, `seconds` (training wall time).
+//! Keeping a run folder's `manifest.csv` (its rows are [`ManifestRow`], defined with the
+//! report that reads them): read it back, add or replace a network's row.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use robustaudit::error::Error;
-use robustaudit::report::{neutralise, restore};
+use robustaudit::report::{neutralise, restore, ManifestRow, MANIFEST_FILE};
 
 use crate::error::Result;
 
-/// The manifest's file name inside a run folder.
-pub const FILE: &str = "manifest.csv";
-
-/// One exported network.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ManifestRow {
-    /// The ONNX file, relative to the run folder.
-    pub file: String,
-    /// The network's role.
-    pub role: String,
-    /// Its position in its chain.
-    pub hop: usize,
-    /// Roles from the teacher down to it.
-    pub lineage: String,
-    /// The chains it belongs to.
-    pub chains: String,
-    /// Its training temperature.
-    pub temperature: f32,
-    /// The parent's file, if distilled.
-    pub parent: String,
-    /// The parent's SHA-256.
-    pub parent_sha256: String,
-    /// The export's SHA-256.
-    pub sha256: String,
-    /// The architecture's name.
-    pub arch: String,
-    /// The dataset trained on.
-    pub dataset: String,
-    /// Test accuracy after the last epoch.
-    pub test_accuracy: f32,
-    /// Epochs trained.
-    pub epochs: usize,
-    /// Training wall time.
-    pub seconds: f64,
-}
-
 /// Reads the manifest of `folder` (empty when there is none yet).
 pub fn read(folder: &Path) -> Result<Vec<ManifestRow>> {
-    let path = folder.join(FILE);
+    let path = folder.join(MANIFEST_FILE);
     if !path.is_file() {
         return Ok(Vec::new());
     }
@@ -70,28 +27,8 @@ pub fn read(folder: &Path) -> Result<Vec<ManifestRow>> {
         })?;
     Ok(rows
         .into_iter()
-        .map(|r| r.cells(|c| restore(c).to_string()))
+        .map(|r| r.map_text(|c| restore(c).to_string()))
         .collect())
-}
-
-impl ManifestRow {
-    /// The row with `f` applied to every text cell (names, paths and hashes).
-    fn cells(mut self, f: impl Fn(&str) -> String) -> ManifestRow {
-        for cell in [
-            &mut self.file,
-            &mut self.role,
-            &mut self.lineage,
-            &mut self.chains,
-            &mut self.parent,
-            &mut self.parent_sha256,
-            &mut self.sha256,
-            &mut self.arch,
-            &mut self.dataset,
-        ] {
-            *cell = f(cell);
-        }
-        self
-    }
 }
 
 /// Adds `row` to the manifest of `folder`, replacing a row for the same file, and writes it
@@ -117,7 +54,7 @@ pub fn upsert(folder: &Path, mut row: ManifestRow) -> Result<()> {
     for r in &rows {
         // Names and paths come from the user: neutralised against formula injection as the
         // auditor's reports are (docs/report-schema.md); `read` undoes it.
-        let r = r.clone().cells(|c| neutralise(c).into_owned());
+        let r = r.clone().map_text(|c| neutralise(c).into_owned());
         writer.serialize(&r).map_err(|e| Error::Internal {
             message: format!("cannot encode the manifest: {e}"),
         })?;
@@ -125,8 +62,8 @@ pub fn upsert(folder: &Path, mut row: ManifestRow) -> Result<()> {
     let bytes = writer.into_inner().map_err(|e| Error::Internal {
         message: format!("cannot encode the manifest: {e}"),
     })?;
-    let path = folder.join(FILE);
-    robustaudit::atomic_file::write(&path, &bytes)
+    let path = folder.join(MANIFEST_FILE);
+    robustaudit_graph::atomic_file::write(&path, &bytes)
         .map_err(|source| Error::Write { path, source })?;
     Ok(())
 }
@@ -148,9 +85,9 @@ mod tests {
             sha256: sha256.into(),
             arch: "mnist-cnn".into(),
             dataset: "mnist".into(),
-            test_accuracy,
-            epochs: 50,
-            seconds,
+            test_accuracy: Some(robustaudit::report::f32_cell(test_accuracy)),
+            epochs: Some(50),
+            seconds: Some(seconds),
         }
     }
 
@@ -159,11 +96,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trained = row("abc", 0.961_234_57, 1_234.567_891_234);
         upsert(dir.path(), trained.clone()).unwrap();
-        let first = std::fs::read(dir.path().join(FILE)).unwrap();
+        let first = std::fs::read(dir.path().join(MANIFEST_FILE)).unwrap();
         // The re-run reads the values back from metadata rounded to 6 and 1 decimals.
         upsert(dir.path(), row("abc", 0.961_235, 1_234.6)).unwrap();
         assert_eq!(read(dir.path()).unwrap(), vec![trained]);
-        assert_eq!(std::fs::read(dir.path().join(FILE)).unwrap(), first);
+        assert_eq!(
+            std::fs::read(dir.path().join(MANIFEST_FILE)).unwrap(),
+            first
+        );
         // A new export of the file is a new record.
         upsert(dir.path(), row("def", 0.5, 2.0)).unwrap();
         assert_eq!(read(dir.path()).unwrap(), vec![row("def", 0.5, 2.0)]);
@@ -176,7 +116,7 @@ mod tests {
         hostile.role = "=cmd|' /C calc'!A0".into();
         hostile.parent = "@SUM(A1)".into();
         upsert(dir.path(), hostile.clone()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
         assert!(
             text.contains("'=cmd|' /C calc'!A0") && text.contains(",'@SUM(A1),"),
             "{text}"

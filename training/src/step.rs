@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use robustaudit::error::Error;
-use robustaudit::grad::{
+use robustaudit_graph::grad::{
     next_name, StateRole, TrainingGraph, CORRECT, LABELS, LEARNING_RATE, LOSS, SOFT_LABELS,
     TEMPERATURE,
 };

@@ -12,19 +12,20 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
-use robustaudit::arch::{forward_graph, ArchSpec};
 use robustaudit::data::Dataset;
 use robustaudit::error::Error;
-use robustaudit::grad::{training_graph, with_state, Loss, Optimizer};
-use robustaudit::hex::hex;
-use robustaudit::onnx::OnnxModel;
+use robustaudit_graph::arch::{forward_graph, ArchSpec};
+use robustaudit_graph::grad::{training_graph, with_state, Loss, Optimizer};
+use robustaudit_graph::hex::hex;
+use robustaudit_graph::onnx::OnnxModel;
 
 use crate::checkpoint::Checkpoint;
-use crate::epoch_log::{self, EpochRecord};
+use crate::epoch_log;
 use crate::error::Result;
 use crate::inference::Inference;
 use crate::runtime::Device;
 use crate::step::{Batch, HostTensor, StepRunner};
+use robustaudit::report::{f32_cell, EpochRow};
 
 /// How every network of a run is trained.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,24 +280,26 @@ pub fn train(job: &Job) -> Result<Trained> {
         let test_accuracy = Inference::new(&model, job.settings.device, job.settings.threads)?
             .accuracy(job.test.images.view(), &test_labels)?;
         let n = job.train.len();
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            loss: (loss_sum / n as f64) as f32,
-            train_accuracy: correct as f32 / n as f32,
-            test_accuracy,
-            seconds: started.elapsed().as_secs_f64(),
-            images_per_second: n as f64 / step_seconds,
-        };
+        let loss = (loss_sum / n as f64) as f32;
+        let train_accuracy = correct as f32 / n as f32;
+        let seconds = started.elapsed().as_secs_f64();
+        let images_per_second = n as f64 / step_seconds;
         eprintln!(
-            "{} epoch {}/{epochs}: loss {:.4}, train {:.2}%, test {:.2}%, {:.1} s, {:.0} images/s",
+            "{} epoch {}/{epochs}: loss {loss:.4}, train {:.2}%, test {:.2}%, {seconds:.1} s, {images_per_second:.0} images/s",
             job.name,
-            record.epoch,
-            record.loss,
-            100.0 * record.train_accuracy,
-            100.0 * record.test_accuracy,
-            record.seconds,
-            record.images_per_second
+            epoch + 1,
+            100.0 * train_accuracy,
+            100.0 * test_accuracy,
         );
+        // The log's columns show the f32s' digits, as they always did.
+        let record = EpochRow {
+            epoch: epoch as u32 + 1,
+            loss: f32_cell(loss),
+            train_accuracy: f32_cell(train_accuracy),
+            test_accuracy: f32_cell(test_accuracy),
+            seconds: Some(seconds),
+            images_per_second: Some(images_per_second),
+        };
         log.push(record);
         Checkpoint {
             fingerprint: fingerprint.clone(),
@@ -309,16 +312,17 @@ pub fn train(job: &Job) -> Result<Trained> {
     }
     let state = runner.state()?;
     let mut model = export_model(job, &init, &state)?;
-    let test_accuracy = log.last().map_or(0.0, |r| r.test_accuracy);
+    // The f32 the epoch measured (its f32_cell reads back as it).
+    let test_accuracy = log.last().map_or(0.0, |r| r.test_accuracy as f32);
     // Shortest round-trip forms: a finished network run again reads back the same values.
     model.set_metadata("test_accuracy", &test_accuracy.to_string());
     model.set_metadata("fingerprint", &fingerprint);
     model.set_metadata("epochs", &log.len().to_string());
-    let seconds: f64 = log.iter().map(|r| r.seconds).sum();
+    let seconds: f64 = log.iter().filter_map(|r| r.seconds).sum();
     model.set_metadata("training_seconds", &seconds.to_string());
     let bytes = model.to_bytes();
     let path = job.model_path();
-    robustaudit::atomic_file::write(&path, &bytes).map_err(|source| Error::Write {
+    robustaudit_graph::atomic_file::write(&path, &bytes).map_err(|source| Error::Write {
         path: path.clone(),
         source,
     })?;

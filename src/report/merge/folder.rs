@@ -445,7 +445,8 @@ impl Folder {
                         "the audit saved examples (--save-examples): run that shard again".into(),
                     ),
                 };
-                let file = crate::regular_file::open(&path).map_err(|e| refuse(e.to_string()))?;
+                let file = robustaudit_graph::regular_file::open(&path)
+                    .map_err(|e| refuse(e.to_string()))?;
                 let images = Array4::<f32>::read_npy(file)
                     .map_err(|e| refuse(format!("not a 4-d f32 .npy batch: {e}")))?;
                 if images.shape()[0] != records.len() {

@@ -9,7 +9,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::merge;
-use crate::arch::{forward_graph, ArchSpec};
 use crate::attacks::{by_name, Domain};
 use crate::audit::{self, AuditModel, AuditReport, ModelInfo, PlannedAttack, Settings, Shard};
 use crate::error::Error;
@@ -18,6 +17,7 @@ use crate::model::{TractDifferentiable, CHUNK};
 use crate::report::{
     describe_attacks, describe_models, describe_radii, write_audit, ShardRecord, SCHEMA_VERSION,
 };
+use robustaudit_graph::fixtures::network;
 
 /// Samples of the test audit: two full blocks and a partial one.
 const SAMPLES: usize = 2 * CHUNK + 9;
@@ -26,9 +26,7 @@ const SAMPLES: usize = 2 * CHUNK + 9;
 fn model() -> &'static TractDifferentiable {
     static MODEL: OnceLock<TractDifferentiable> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/arch/digits-small.toml");
-        let spec = ArchSpec::from_file(&path).expect("shipped spec");
-        let graph = forward_graph(&spec, 11, "digits-small.onnx".into()).expect("graph");
+        let graph = network("digits-small", 11, "digits-small.onnx");
         TractDifferentiable::new(graph).expect("vjp graph")
     })
 }

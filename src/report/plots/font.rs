@@ -45,7 +45,7 @@ pub fn use_font(path: &Path) -> Result<(), ReportInputError> {
         None => {
             // Only a regular file, and no larger than any font: a FIFO or /dev/zero given as
             // --font would block or fill memory.
-            let bytes = crate::regular_file::read(path, MAX_FONT_BYTES)
+            let bytes = robustaudit_graph::regular_file::read(path, MAX_FONT_BYTES)
                 .map_err(|e| fail(e.to_string().to_lowercase()))?;
             let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
             loaded.insert(path.to_path_buf(), bytes);

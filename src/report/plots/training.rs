@@ -13,7 +13,8 @@ use super::style::Style;
 use super::temperature::linear_axis;
 use crate::report::audited::AuditedModel;
 use crate::report::lineup::{extra_colour, Lineup};
-use crate::report::page_input::{ManifestEntry, TrainingLog};
+use crate::report::page_input::TrainingLog;
+use crate::report::ManifestRow;
 
 const WIDTH: f64 = 960.0;
 const PANEL_HEIGHT: f64 = 300.0;
@@ -31,7 +32,7 @@ pub struct TrainingFigure {
 }
 
 /// The temperature of a network: its manifest row's, else the `-T<t>` end of its name.
-fn temperature_of(network: &str, manifest: Option<&[ManifestEntry]>) -> Option<f64> {
+fn temperature_of(network: &str, manifest: Option<&[ManifestRow]>) -> Option<f64> {
     manifest
         .and_then(|m| m.iter().find(|e| e.stem() == network))
         .map(|e| e.temperature)
@@ -42,7 +43,7 @@ impl TrainingFigure {
     /// The figure, or `None` without logs.
     pub fn new(
         logs: &[TrainingLog],
-        manifest: Option<&[ManifestEntry]>,
+        manifest: Option<&[ManifestRow]>,
         models: &[AuditedModel],
         lineup: &Lineup,
     ) -> Option<TrainingFigure> {
@@ -93,7 +94,7 @@ impl TrainingFigure {
                     .max()
                     .unwrap_or(1);
                 let x = Axis::linear(0.0, f64::from(last_epoch), Format::Number);
-                let lines = |value: fn(&crate::report::page_input::EpochRow) -> f64| -> Vec<Line> {
+                let lines = |value: fn(&crate::report::EpochRow) -> f64| -> Vec<Line> {
                     styled
                         .iter()
                         .map(|(l, colour, dashed)| Line {

@@ -43,7 +43,8 @@ pub fn run(args: &ChainArgs) -> Result<()> {
             out.join(&row.file).display(),
             row.role,
             row.temperature,
-            row.test_accuracy
+            // The trainer's f32 (f32_cell round-trips), printed as it always was.
+            row.test_accuracy.map_or(f32::NAN, |a| a as f32)
         )?;
     }
     Ok(stdout.finish()?)

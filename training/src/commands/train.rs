@@ -1,14 +1,15 @@
 //! `robustaudit-train train`: one network, exported with its metadata.
 
-use robustaudit::arch::ArchSpec;
 use robustaudit::data::Split;
 use robustaudit::error::Error;
-use robustaudit::grad::Loss;
 use robustaudit::outln;
+use robustaudit::report::{f32_cell, ManifestRow};
 use robustaudit::stdout::Stdout;
+use robustaudit_graph::arch::ArchSpec;
+use robustaudit_graph::grad::Loss;
 use robustaudit_train::chain_config::optimizer;
 use robustaudit_train::error::Result;
-use robustaudit_train::manifest::{self, ManifestRow};
+use robustaudit_train::manifest;
 use robustaudit_train::trainer::{file_sha256, train, Init, Job, Parent, TrainingSettings};
 
 use super::{load_split, threads};
@@ -69,7 +70,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             "use sgd or adam",
         )
     })?;
-    let spec = ArchSpec::from_file(&args.arch).map_err(Error::from)?;
+    let spec = ArchSpec::from_file(&args.arch)?;
     let train_set = load_split(&args.data, Split::Train, args.train_samples)?;
     let test_set = load_split(&args.data, Split::Test, args.test_samples)?;
     let (c, h, w) = train_set.sample_shape();
@@ -148,10 +149,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         ManifestRow {
             file: format!("{}.onnx", job.name),
             role,
-            hop: job.hop,
+            hop: job.hop as u32,
             lineage: job.lineage.join(">"),
             chains: String::new(),
-            temperature: args.temperature,
+            temperature: f32_cell(args.temperature),
             parent: parent
                 .as_ref()
                 .map(|p| p.path.display().to_string())
@@ -160,9 +161,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             sha256: trained.sha256.clone(),
             arch: spec.name.clone(),
             dataset: args.data.clone(),
-            test_accuracy: trained.test_accuracy,
-            epochs: trained.epochs,
-            seconds: trained.seconds,
+            test_accuracy: Some(f32_cell(trained.test_accuracy)),
+            epochs: Some(trained.epochs as u32),
+            seconds: Some(trained.seconds),
         },
     )?;
     let mut stdout = Stdout::new();

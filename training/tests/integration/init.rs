@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use robustaudit::onnx::OnnxModel;
+use robustaudit_graph::onnx::OnnxModel;
 
-use super::{arch_path, train};
+use super::{spec_path, train};
 
 fn init(arch: &Path, seed: u64, out: &Path) -> (i32, String, String) {
     train(&[
@@ -26,7 +26,7 @@ fn init_writes_a_seeded_reproducible_graph() {
         dir.path().join("nested/b.onnx"),
         dir.path().join("c.onnx"),
     );
-    let (code, stdout, stderr) = init(&arch_path("mnist-paper"), 1, &a);
+    let (code, stdout, stderr) = init(&spec_path("mnist-paper"), 1, &a);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, "");
     assert_eq!(
@@ -36,8 +36,8 @@ fn init_writes_a_seeded_reproducible_graph() {
             a.display()
         )
     );
-    assert_eq!(init(&arch_path("mnist-paper"), 1, &b).0, 0);
-    assert_eq!(init(&arch_path("mnist-paper"), 2, &c).0, 0);
+    assert_eq!(init(&spec_path("mnist-paper"), 1, &b).0, 0);
+    assert_eq!(init(&spec_path("mnist-paper"), 2, &c).0, 0);
     let read = |p: &Path| std::fs::read(p).expect("model written");
     assert_eq!(read(&a), read(&b));
     assert_ne!(read(&a), read(&c));
@@ -65,10 +65,10 @@ fn init_writes_a_seeded_reproducible_graph() {
 fn init_matches_the_library_graph() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("d.onnx");
-    assert_eq!(init(&arch_path("digits-small"), 9, &out).0, 0);
-    let spec = robustaudit::arch::ArchSpec::from_file(&arch_path("digits-small")).expect("spec");
+    assert_eq!(init(&spec_path("digits-small"), 9, &out).0, 0);
+    let spec = super::spec("digits-small");
     let mut expected =
-        robustaudit::arch::forward_graph(&spec, 9, out.clone()).expect("forward graph");
+        robustaudit_graph::arch::forward_graph(&spec, 9, out.clone()).expect("forward graph");
     expected.set_metadata("role", "init");
     assert_eq!(std::fs::read(&out).expect("read"), expected.to_bytes());
 }

@@ -13,16 +13,10 @@ mod step_runner;
 mod trainer;
 mod vjp_parity;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use robustaudit::attacks::by_name;
 use robustaudit::audit::PlannedAttack;
 
-/// `models/arch/<name>.toml` of the workspace.
-pub fn arch_path(name: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/arch")).join(format!("{name}.toml"))
-}
+pub use robustaudit_graph::fixtures::{spec, spec_path};
 
 /// The attacks `attacks` (name and parameter overrides) built from the registry.
 pub fn planned(attacks: &[(&str, &[(&str, &str)])]) -> Vec<PlannedAttack> {
@@ -42,17 +36,9 @@ pub fn planned(attacks: &[(&str, &[(&str, &str)])]) -> Vec<PlannedAttack> {
         .collect()
 }
 
-/// Exit code, stdout and stderr of `robustaudit-train` run with `args`.
+/// Exit code, stdout and stderr of `robustaudit-train` run with `args` (see
+/// `robustaudit_graph::fixtures::run` for what every run is checked for).
 pub fn train(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_robustaudit-train"))
-        .args(args)
-        .output()
-        .expect("spawn robustaudit-train");
-    let stderr = String::from_utf8(out.stderr).expect("utf-8 stderr");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().expect("exited, not killed"),
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr,
-    )
+    let run = robustaudit_graph::fixtures::run(env!("CARGO_BIN_EXE_robustaudit-train"), args);
+    (run.code, run.stdout, run.stderr)
 }

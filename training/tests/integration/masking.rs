@@ -13,7 +13,7 @@ use robustaudit::data::{load, Split};
 use robustaudit::model::{Differentiable, TractDifferentiable};
 
 use super::networks::Saturated;
-use super::{arch_path, train};
+use super::{spec_path, train};
 
 /// The undistilled network and the defensively distilled student at T = 20 (digits-small,
 /// 20 epochs each), trained once per test binary.
@@ -25,7 +25,7 @@ fn networks() -> &'static (TractDifferentiable, TractDifferentiable) {
     &NETWORKS
         .get_or_init(|| {
             let dir = tempfile::tempdir().expect("tempdir");
-            let arch = arch_path("digits-small");
+            let arch = spec_path("digits-small");
             let arch = arch.to_str().expect("utf-8");
             let config = dir.path().join("chain.toml");
             std::fs::write(
@@ -68,7 +68,7 @@ fn distilled_at_100() -> &'static TractDifferentiable {
     &NETWORK
         .get_or_init(|| {
             let dir = tempfile::tempdir().expect("tempdir");
-            let arch = arch_path("digits-small");
+            let arch = spec_path("digits-small");
             let arch = arch.to_str().expect("utf-8");
             let config = dir.path().join("chain.toml");
             std::fs::write(

@@ -7,7 +7,7 @@ use ndarray::{Array2, Array4, ArrayView2, ArrayView4};
 use robustaudit::error::Result;
 use robustaudit::model::{Classifier, Differentiable, TractDifferentiable};
 
-use super::{arch_path, train};
+use super::{spec_path, train};
 
 /// The digits network (`digits-small`, 12 epochs of the trainer), trained once per test
 /// binary.
@@ -17,7 +17,7 @@ pub fn trained_digits() -> &'static TractDifferentiable {
         .get_or_init(|| {
             let dir = tempfile::tempdir().expect("tempdir");
             let out = dir.path().to_str().expect("utf-8").to_string();
-            let arch = arch_path("digits-small");
+            let arch = spec_path("digits-small");
             let (code, _, stderr) = train(&[
                 "train",
                 "--arch",

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::{s, Array2, Array4};
-use robustaudit::arch::{forward_graph, ArchSpec};
 use robustaudit::data::{load, Split};
 use robustaudit::model::{Classifier, TractClassifier};
+use robustaudit_graph::arch::{forward_graph, ArchSpec};
 use robustaudit_train::runtime::{self, Device};
 
-use super::arch_path;
+use super::spec;
 
 const BATCH: usize = 16;
 
@@ -124,10 +124,6 @@ fn check_parity(spec: &ArchSpec, images: &Array4<f32>) {
     );
 }
 
-fn shipped(name: &str) -> ArchSpec {
-    ArchSpec::from_file(&arch_path(name)).expect("shipped spec")
-}
-
 fn first_images(dataset: &str) -> Array4<f32> {
     let set = load(dataset, Split::Test).expect("dataset installed by scripts/setup");
     set.images.slice(s![..BATCH, .., .., ..]).to_owned()
@@ -148,7 +144,7 @@ fn uniform_images(shape: (usize, usize, usize, usize), seed: u64) -> Array4<f32>
 
 #[test]
 fn mnist_paper_on_mnist_images() {
-    check_parity(&shipped("mnist-paper"), &first_images("mnist"));
+    check_parity(&spec("mnist-paper"), &first_images("mnist"));
 }
 
 #[test]
@@ -161,12 +157,12 @@ fn cifar_paper_on_uniform_noise() {
         (-0.5..-0.49).contains(&lo) && (0.49..0.5).contains(&hi),
         "{lo} {hi}"
     );
-    check_parity(&shipped("cifar-paper"), &images);
+    check_parity(&spec("cifar-paper"), &images);
 }
 
 #[test]
 fn digits_small_on_digits_images() {
-    check_parity(&shipped("digits-small"), &first_images("digits"));
+    check_parity(&spec("digits-small"), &first_images("digits"));
 }
 
 #[test]
@@ -185,7 +181,10 @@ fn every_layer_kind_on_digits_images() {
         assert!(kinds.contains(&kind), "{kind} missing");
     }
     // 8x8 -> conv stride 2 pad 1 -> 4x4 -> 2x2 pool stride 1 -> 3x3.
-    assert_eq!(spec.shapes()[3], robustaudit::arch::Shape::Image(6, 3, 3));
-    assert_eq!(spec.shapes()[5], robustaudit::arch::Shape::Flat(54));
+    assert_eq!(
+        spec.shapes()[3],
+        robustaudit_graph::arch::Shape::Image(6, 3, 3)
+    );
+    assert_eq!(spec.shapes()[5], robustaudit_graph::arch::Shape::Flat(54));
     check_parity(&spec, &first_images("digits"));
 }

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use ndarray::{Array2, Array4};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use robustaudit::arch::{forward_graph, ArchSpec};
-use robustaudit::grad::{
+use robustaudit_graph::arch::{forward_graph, ArchSpec};
+use robustaudit_graph::grad::{
     gradient_name, next_name, training_graph, Loss, Optimizer, StateRole, TrainingGraph, CORRECT,
     LABELS, LEARNING_RATE, LOSS, SOFT_LABELS, TEMPERATURE,
 };
-use robustaudit::onnx::{Attr, GraphBuilder, OnnxModel};
+use robustaudit_graph::onnx::{Attr, GraphBuilder, OnnxModel};
 use robustaudit_train::runtime::{self, Device};
 
 /// A named host tensor fed to or read from a plain ONNX Runtime run.
@@ -427,7 +427,7 @@ fn tiny_step(
     let labels = [0, 1, 1, 0];
     let t = 2.0;
     let mut inputs = step_inputs(&graph, &images, &labels, None, t, 0.05, 0);
-    set(&mut inputs, robustaudit::grad::STEP, vec![3.0]);
+    set(&mut inputs, robustaudit_graph::grad::STEP, vec![3.0]);
     set(&mut inputs, "layer1.bias", vec![0.3, -0.2]);
     for (prefix, scale) in slots {
         for p in ["layer1.weight", "layer1.bias"] {
@@ -447,7 +447,7 @@ fn tiny_step(
         1e-5,
     );
     assert_all_close("db", &out[&gradient_name("layer1.bias")].1, &grads.1, 1e-5);
-    assert_eq!(out[&next_name(robustaudit::grad::STEP)].1, vec![4.0]);
+    assert_eq!(out[&next_name(robustaudit_graph::grad::STEP)].1, vec![4.0]);
     (grads, inputs, out)
 }
 

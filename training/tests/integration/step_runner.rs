@@ -5,14 +5,14 @@ use ndarray::Axis;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use robustaudit::arch::{forward_graph, ArchSpec};
 use robustaudit::data::{load, Dataset, Split};
-use robustaudit::grad::{training_graph, with_state, Loss, Optimizer, StateRole};
 use robustaudit::model::{Classifier, TractClassifier};
+use robustaudit_graph::arch::forward_graph;
+use robustaudit_graph::grad::{training_graph, with_state, Loss, Optimizer, StateRole};
 use robustaudit_train::runtime::Device;
 use robustaudit_train::step::{Batch, HostTensor, StepRunner};
 
-use super::arch_path;
+use super::spec;
 
 const BATCH: usize = 32;
 
@@ -23,7 +23,7 @@ fn digits(split: Split) -> (Dataset, Vec<usize>) {
 }
 
 fn runner(optimizer: Optimizer, mask_seed: u64) -> StepRunner {
-    let spec = ArchSpec::from_file(&arch_path("digits-small")).expect("spec");
+    let spec = spec("digits-small");
     let model = forward_graph(&spec, 0, "digits-small.onnx".into()).expect("model");
     let graph = training_graph(&model, Loss::HardLabels, &optimizer, false).expect("graph");
     StepRunner::new(graph, Device::Cpu, 1, mask_seed).expect("runner")
@@ -86,7 +86,7 @@ fn a_few_hundred_steps_learn_the_digits() {
     ] {
         let mut runner = runner(optimizer, 1);
         let (first, last) = train(&mut runner, &train_set, &train_labels, 300, lr);
-        let spec = ArchSpec::from_file(&arch_path("digits-small")).expect("spec");
+        let spec = spec("digits-small");
         let model = forward_graph(&spec, 0, "digits-small.onnx".into()).expect("model");
         let values: Vec<_> = parameters(&runner)
             .into_iter()

@@ -9,20 +9,20 @@ use std::time::{Duration, Instant};
 use ndarray::s;
 use robustaudit::data::{load, Split};
 use robustaudit::model::{Classifier, TractClassifier};
-use robustaudit::onnx::{OnnxModel, Values};
+use robustaudit_graph::onnx::{OnnxModel, Values};
 use robustaudit_train::chain_config::ChainConfig;
 use robustaudit_train::inference::Inference;
 use robustaudit_train::manifest;
 use robustaudit_train::runtime::Device;
 use robustaudit_train::trainer::file_sha256;
 
-use super::{arch_path, train};
+use super::{spec_path, train};
 
 fn digits_args(out: &Path, epochs: usize, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = [
         "train",
         "--arch",
-        arch_path("digits-small").to_str().expect("utf-8"),
+        spec_path("digits-small").to_str().expect("utf-8"),
         "--data",
         "digits",
         "--epochs",
@@ -223,7 +223,7 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights_as_an_uninterrupted_one
 }
 
 fn write_config(dir: &Path, body: &str) -> PathBuf {
-    let arch = arch_path("digits-small");
+    let arch = spec_path("digits-small");
     let text = body.replace("ARCH", arch.to_str().expect("utf-8"));
     let path = dir.join("chain.toml");
     std::fs::write(&path, text).expect("write config");
@@ -437,7 +437,7 @@ fn pretraining_starts_every_network_of_an_architecture_from_one_shared_network()
         .expect("the shared network's row");
     assert_eq!(
         (init.file.as_str(), init.epochs, init.temperature),
-        ("init-digits-small.onnx", 1, 1.0)
+        ("init-digits-small.onnx", Some(1), 1.0)
     );
     let expected = format!("init-digits-small.onnx sha256 {}", init.sha256);
     let others: Vec<_> = rows.iter().filter(|r| r.role != "init").collect();
@@ -499,7 +499,7 @@ fn train_from_another_networks_weights_starts_where_it_ended() {
 
     // Weights of another architecture are refused before training.
     let other = dir.path().join("other.toml");
-    let spec = std::fs::read_to_string(arch_path("digits-small"))
+    let spec = std::fs::read_to_string(spec_path("digits-small"))
         .expect("spec")
         .replace("filters = 16", "filters = 8");
     std::fs::write(&other, spec).expect("write spec");

@@ -6,17 +6,18 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::{s, Array2, Array4, Ix2, Ix4};
-use robustaudit::arch::{forward_graph, ArchSpec};
 use robustaudit::data::{load, Split};
-use robustaudit::grad::{
+use robustaudit::model::LogitSeeds;
+use robustaudit::tract::VjpPlan;
+use robustaudit_graph::arch::{forward_graph, ArchSpec};
+use robustaudit_graph::grad::{
     vjp_graph, GRAD_INPUT, SEED, SEED_SOFTMAX_CLASS, SEED_SOFTMAX_WEIGHT, SEED_TOP_MASK,
     SEED_TOP_WEIGHT,
 };
-use robustaudit::model::LogitSeeds;
-use robustaudit::onnx::{OnnxModel, VjpPlan};
+use robustaudit_graph::onnx::OnnxModel;
 use robustaudit_train::runtime::{self, Device};
 
-use super::arch_path;
+use super::spec;
 
 const BATCH: usize = 8;
 /// The largest difference allowed, relative to the largest magnitude of the reference.
@@ -241,10 +242,6 @@ fn check_spec(spec: &ArchSpec, images: &Array4<f32>) {
     check_vjp_parity(&spec_graph(spec), images, spec.classes);
 }
 
-fn shipped(name: &str) -> ArchSpec {
-    ArchSpec::from_file(&arch_path(name)).expect("shipped spec")
-}
-
 fn first_images(dataset: &str) -> Array4<f32> {
     let set = load(dataset, Split::Test).expect("dataset installed by scripts/setup");
     set.images.slice(s![..BATCH, .., .., ..]).to_owned()
@@ -276,18 +273,18 @@ fn gemm_relu_vjp_on_digits_images() {
 
 #[test]
 fn mnist_paper_vjp_on_mnist_images() {
-    check_spec(&shipped("mnist-paper"), &first_images("mnist"));
+    check_spec(&spec("mnist-paper"), &first_images("mnist"));
 }
 
 #[test]
 fn cifar_paper_vjp_on_uniform_noise() {
     check_spec(
-        &shipped("cifar-paper"),
+        &spec("cifar-paper"),
         &uniform((BATCH, 3, 32, 32), 2024, 0.5),
     );
 }
 
 #[test]
 fn digits_small_vjp_on_digits_images() {
-    check_spec(&shipped("digits-small"), &first_images("digits"));
+    check_spec(&spec("digits-small"), &first_images("digits"));
 }

@@ -6,12 +6,11 @@ use std::fmt;
 
 use tract_onnx::pb::{GraphProto, NodeProto};
 
-use super::model::is_float;
-use super::node_checks::element_count;
-use super::probe_analysis::concrete_facts;
-use super::signature::{describe_type, Signature};
-use super::{OnnxError, OnnxModel, TractPlan};
-use crate::printable::printable as p;
+use super::TractPlan;
+use robustaudit_graph::onnx::{
+    concrete_facts, describe_type, element_count, is_float, Layout, OnnxError, OnnxModel, Signature,
+};
+use robustaudit_graph::printable::printable as p;
 
 /// A graph input or output with its declared type and shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,8 +157,8 @@ impl fmt::Display for ModelSummary {
             sig.input.height,
             sig.input.width,
             match sig.input.layout {
-                super::Layout::Nchw => "nchw",
-                super::Layout::Nhwc => "nhwc",
+                Layout::Nchw => "nchw",
+                Layout::Nhwc => "nhwc",
             }
         )?;
         match &sig.bypassed {

@@ -8,7 +8,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::grad::backward::{append_backward, forward_nodes, SEED};
 use crate::grad::vjp_graph;
-use crate::onnx::{Attr, ConstTensor, GraphBuilder, OnnxModel, TractPlan, VjpPlan};
+use crate::onnx::{Attr, ConstTensor, GraphBuilder, OnnxModel};
+use crate::test_runner::{TestPlan, TestVjpPlan};
 
 /// A model with image input `x` `[batch, c, h, w]`: `body` adds nodes reading `x` and
 /// returns the name of a rank-2 `[batch, classes]` tensor, the model's logits.
@@ -64,7 +65,7 @@ pub(super) fn gradients_away_from(
 ) -> (Array4<f32>, Array4<f32>) {
     const MARGIN: f32 = 0.05;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let plan = TractPlan::new(model).expect("forward plan");
+    let plan = TestPlan::new(model).expect("forward plan");
     let [c, hh, w] = plan.input().chw();
     let classes = plan.classes();
     let mut x = Array4::from_shape_vec(
@@ -85,7 +86,7 @@ pub(super) fn gradients_away_from(
     )
     .expect("shape");
     let vjp = vjp_graph(model).expect("vjp graph");
-    let vjp_plan = VjpPlan::new(&vjp, plan.input(), classes).expect("vjp plan");
+    let vjp_plan = TestVjpPlan::new(&vjp, plan.input(), classes).expect("vjp plan");
     let (logits, analytic) = vjp_plan.run(x.view(), s.view()).expect("vjp run");
     let direct = plan.logits(x.view()).expect("forward");
     for (a, b) in logits.iter().zip(direct.iter()) {
@@ -98,7 +99,7 @@ pub(super) fn gradients_away_from(
     (analytic, numeric)
 }
 
-fn finite_differences(plan: &TractPlan, x: &Array4<f32>, s: &Array2<f32>, h: f32) -> Array4<f32> {
+fn finite_differences(plan: &TestPlan, x: &Array4<f32>, s: &Array2<f32>, h: f32) -> Array4<f32> {
     let n = x.shape()[0];
     let per_sample: usize = x.shape()[1..].iter().product();
     let mut numeric = Array4::zeros(x.raw_dim());
@@ -309,7 +310,7 @@ fn param_gradients(
     seed: u64,
 ) -> (Array4<f32>, Array4<f32>) {
     let model = build(values);
-    let plan = TractPlan::new(&model).expect("forward plan");
+    let plan = TestPlan::new(&model).expect("forward plan");
     let [c, hh, w] = plan.input().chw();
     let classes = plan.classes();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -346,11 +347,11 @@ fn param_gradients(
     b.output(&logits, &[None, Some(classes)]);
     b.output("param.grad", &dims.map(Some));
     let graph = b.finish("param-grad.onnx".into()).expect("gradient graph");
-    let grad_plan = VjpPlan::new(&graph, plan.input(), classes).expect("gradient plan");
+    let grad_plan = TestVjpPlan::new(&graph, plan.input(), classes).expect("gradient plan");
     let (_, analytic) = grad_plan.run(x.view(), s.view()).expect("gradient run");
 
     let loss = |values: &[f32]| -> f64 {
-        let plan = TractPlan::new(&build(values)).expect("perturbed plan");
+        let plan = TestPlan::new(&build(values)).expect("perturbed plan");
         let l = plan.logits(x.view()).expect("forward");
         l.iter()
             .zip(s.iter())
@@ -671,9 +672,9 @@ fn max_pool_tiles_give_each_window_gradient_to_one_position_even_on_ties() {
     // maximum twice (a flat region of an image): each window's gradient goes to one
     // position, the one the pool's indices name (a mask of the positions equal to the
     // window's maximum would give it to all of them).
-    let plan = TractPlan::new(&m).expect("forward plan");
+    let plan = TestPlan::new(&m).expect("forward plan");
     let vjp = vjp_graph(&m).expect("vjp graph");
-    let vjp_plan = VjpPlan::new(&vjp, plan.input(), 6).expect("vjp plan");
+    let vjp_plan = TestVjpPlan::new(&vjp, plan.input(), 6).expect("vjp plan");
     let x = Array4::from_shape_fn((2, 1, 5, 7), |(i, _, r, c)| {
         if i == 0 {
             0.25

@@ -18,12 +18,13 @@ use super::ir::{node_from_proto, ConstTensor};
 use super::node_checks::{MAX_TENSOR_ELEMENTS, WINDOW_OPS};
 use super::panic_guard::guard;
 use super::signature::Signature;
-use super::tract_model::{image_fact, proto_with_output, registry};
+use super::tract_facts::{image_fact, proto_with_output};
+use super::tract_registry::registry;
 use super::{OnnxError, OnnxModel};
 
 /// The logits graph of `model`, analysed by tract for a batch of `batch` images, with the
 /// outlet of every named tensor; refused with [`OnnxError::Invalid`] where it breaks a limit.
-pub(super) fn analyse(
+pub fn analyse(
     model: &OnnxModel,
     signature: &Signature,
     batch: usize,
@@ -429,7 +430,7 @@ fn check_index_values(
 
 /// What tract's analysis of the logits graph resolves for a batch of `batch` images.
 #[derive(Debug)]
-pub(super) struct ConcreteFacts {
+pub struct ConcreteFacts {
     /// The concrete shape of every named tensor.
     pub shapes: HashMap<String, Vec<usize>>,
     /// The values of the small integer tensors: shape arithmetic (e.g. the end of a Slice
@@ -438,7 +439,7 @@ pub(super) struct ConcreteFacts {
 }
 
 /// One analysis of the logits graph at image batch size `batch`: shapes and integer values.
-pub(super) fn concrete_facts(
+pub fn concrete_facts(
     model: &OnnxModel,
     signature: &Signature,
     batch: usize,

@@ -226,27 +226,29 @@ impl OnnxModel {
         crate::atomic_file::write(path, &self.to_bytes())
     }
 
-    pub(super) fn graph(&self) -> &GraphProto {
+    /// The model's graph.
+    pub fn graph(&self) -> &GraphProto {
         // `validated` guarantees the graph exists; an empty one only arises if it did not.
         self.proto.graph.as_ref().unwrap_or(&EMPTY_GRAPH)
     }
 
     /// Keeps only the first `count` nodes: the part of the graph that computes what a later
     /// node reads.
-    pub(super) fn truncate_nodes(&mut self, count: usize) {
+    pub fn truncate_nodes(&mut self, count: usize) {
         if let Some(graph) = self.proto.graph.as_mut() {
             graph.node.truncate(count);
         }
     }
 
     /// Replaces every node by what `f` makes of it (none, itself, or others).
-    pub(super) fn map_nodes(&mut self, f: impl Fn(&NodeProto) -> Vec<NodeProto>) {
+    pub fn map_nodes(&mut self, f: impl Fn(&NodeProto) -> Vec<NodeProto>) {
         if let Some(graph) = self.proto.graph.as_mut() {
             graph.node = graph.node.iter().flat_map(&f).collect();
         }
     }
 
-    pub(super) fn proto(&self) -> &ModelProto {
+    /// The whole model as protobuf (external data inlined).
+    pub fn proto(&self) -> &ModelProto {
         &self.proto
     }
 }
@@ -264,7 +266,7 @@ static EMPTY_GRAPH: GraphProto = GraphProto {
 };
 
 /// Whether a data type holds floating-point values (a trainable parameter's type).
-pub(super) fn is_float(data_type: i32) -> bool {
+pub fn is_float(data_type: i32) -> bool {
     matches!(
         DataType::try_from(data_type),
         Ok(DataType::Float | DataType::Double | DataType::Float16 | DataType::Bfloat16)
@@ -303,7 +305,7 @@ fn check_defined_before_use(graph: &GraphProto) -> Result<(), String> {
 
 /// Operators (in the graph and its subgraphs) that tract has no implementation for.
 fn unsupported_ops(proto: &ModelProto) -> BTreeSet<String> {
-    let onnx = super::tract_model::registry();
+    let onnx = super::tract_registry::registry();
     let mut unsupported = BTreeSet::new();
     let mut stack: Vec<&GraphProto> = proto.graph.iter().collect();
     while let Some(graph) = stack.pop() {

@@ -10,8 +10,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::{EvalContext, OpState};
 use tract_onnx::tract_core::plan::{eval, SimpleState};
 
-use super::panic_guard::guard_run;
-use super::OnnxError;
+use robustaudit_graph::onnx::{guard_run, OnnxError};
 
 /// The time tract spent in one kind of op.
 #[derive(Debug, Clone, PartialEq)]

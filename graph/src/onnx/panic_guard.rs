@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tract_onnx::prelude::TractResult;
 
-use super::tract_model::one_line;
+use super::tract_facts::one_line;
 use super::OnnxError;
 
 thread_local! {
@@ -32,7 +32,7 @@ static QUIET_HOOK: Once = Once::new();
 
 /// Runs a tract call that analyses or compiles a graph; errors and panics become
 /// [`OnnxError::Tract`].
-pub(super) fn guard<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Result<T, OnnxError> {
+pub fn guard<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Result<T, OnnxError> {
     guarded(call).map_err(|reason| OnnxError::Tract {
         path: path.to_path_buf(),
         reason,
@@ -55,7 +55,7 @@ pub fn compile_limit() -> Duration {
 /// As [`guard`], for a call that compiles a graph: it runs on its own thread and fails
 /// with [`OnnxError::Tract`] when it takes longer than `limit` ([`compile_limit`] for
 /// models).
-pub(super) fn guard_within<T: Send + 'static>(
+pub fn guard_within<T: Send + 'static>(
     path: &Path,
     limit: Duration,
     call: impl FnOnce() -> TractResult<T> + Send + 'static,
@@ -89,10 +89,7 @@ pub(super) fn guard_within<T: Send + 'static>(
 }
 
 /// Runs a compiled plan; errors and panics become [`OnnxError::Run`].
-pub(super) fn guard_run<T>(
-    path: &Path,
-    call: impl FnOnce() -> TractResult<T>,
-) -> Result<T, OnnxError> {
+pub fn guard_run<T>(path: &Path, call: impl FnOnce() -> TractResult<T>) -> Result<T, OnnxError> {
     guarded(call).map_err(|reason| OnnxError::Run {
         path: path.to_path_buf(),
         reason,

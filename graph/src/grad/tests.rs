@@ -4,7 +4,8 @@
 use ndarray::{Array2, Array4};
 
 use super::{vjp_graph, GradError};
-use crate::onnx::{Attr, ConstTensor, GraphBuilder, OnnxModel, TractPlan, VjpPlan};
+use crate::onnx::{Attr, ConstTensor, GraphBuilder, OnnxModel};
+use crate::test_runner::{TestPlan, TestVjpPlan};
 
 const CLASSES: usize = 3;
 const PIXELS: usize = 16;
@@ -90,8 +91,8 @@ fn exporter_idioms_differentiate_at_opsets_11_to_19() {
             "opset {opset}: gradient graph at {}",
             vjp.opset()
         );
-        let plan = TractPlan::new(&model).expect("forward plan");
-        let vjp_plan = VjpPlan::new(&vjp, plan.input(), CLASSES).expect("vjp plan");
+        let plan = TestPlan::new(&model).expect("forward plan");
+        let vjp_plan = TestVjpPlan::new(&vjp, plan.input(), CLASSES).expect("vjp plan");
         let (logits, grad) = vjp_plan.run(x.view(), seed.view()).expect("run");
         assert_eq!(
             logits,
@@ -107,27 +108,36 @@ fn exporter_idioms_differentiate_at_opsets_11_to_19() {
 
 #[test]
 fn seeds_computed_from_the_logits_match_their_closed_form_at_every_opset() {
-    use crate::model::LogitSeeds;
     let x = Array4::from_shape_fn((3, 1, 4, 4), |(n, _, h, w)| {
         (n * 16 + h * 4 + w) as f32 / 30.0 - 0.5
     });
     // Row 0: cross-entropy on class 2, softmax(z) - e2; row 1: the margin keeping class 0,
     // e0 - e(top other); row 2: a fixed part plus both terms, the softmax less e1 and the
     // top class unmasked.
-    let rows = [
-        LogitSeeds::cross_entropy(CLASSES, 2, 1.0),
-        LogitSeeds::margin(CLASSES, 0, 1.0),
-        LogitSeeds::one(&[0.5, -0.25, 2.0], -2.0, 3.0, None).with_softmax_class(1),
+    let matrix = |rows: usize, values: Vec<f32>| {
+        Array2::from_shape_vec((3, rows), values).expect("seed term")
+    };
+    let fixed = matrix(CLASSES, vec![0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.5, -0.25, 2.0]);
+    let softmax_weight = matrix(1, vec![1.0, 0.0, -2.0]);
+    let softmax_class = matrix(CLASSES, vec![0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    let top_weight = matrix(1, vec![0.0, -1.0, 3.0]);
+    let mut top_mask = Array2::zeros((3, CLASSES));
+    top_mask[[1, 0]] = f32::NEG_INFINITY;
+    let terms = [
+        fixed.view(),
+        softmax_weight.view(),
+        softmax_class.view(),
+        top_weight.view(),
+        top_mask.view(),
     ];
-    let seeds = LogitSeeds::concatenate(rows.iter()).expect("seeds");
     let w = Array2::from_shape_vec((CLASSES, PIXELS), weights()).expect("w");
     for opset in [11, 13, 17, 18, 19] {
         let model = exported_linear(opset);
         let vjp = vjp_graph(&model).unwrap_or_else(|e| panic!("opset {opset}: {e}"));
-        let plan = TractPlan::new(&model).expect("forward plan");
+        let plan = TestPlan::new(&model).expect("forward plan");
         let z = plan.logits(x.view()).expect("forward");
-        let vjp_plan = VjpPlan::new(&vjp, plan.input(), CLASSES).expect("vjp plan");
-        let (logits, grad) = vjp_plan.run_seeds(x.view(), seeds.inputs()).expect("run");
+        let vjp_plan = TestVjpPlan::new(&vjp, plan.input(), CLASSES).expect("vjp plan");
+        let (logits, grad) = vjp_plan.run_terms(x.view(), terms).expect("run");
         assert_eq!(logits, z, "opset {opset}");
         // d(seed(z) · z) / dx with the seed held at z = W^T seed(z).
         let mut seed = Array2::<f64>::zeros((3, CLASSES));

@@ -49,7 +49,7 @@ fn gelu_closed_form_at_zero_is_one_half() {
     // d/dx x Phi(x) at 0 is Phi(0) = 1/2 for both approximations: x = 0 with a head that
     // reads one value gives exactly half the head weight.
     use crate::grad::vjp_graph;
-    use crate::onnx::{TractPlan, VjpPlan};
+    use crate::test_runner::{TestPlan, TestVjpPlan};
     for approximate in ["none", "tanh"] {
         let m = model_at(20, [1, 1, 1], 1, |b| {
             b.node(
@@ -61,9 +61,9 @@ fn gelu_closed_form_at_zero_is_one_half() {
             b.node("Flatten", &["y"], &["logits"], &[]);
             "logits".into()
         });
-        let plan = TractPlan::new(&m).expect("plan");
+        let plan = TestPlan::new(&m).expect("plan");
         let vjp = vjp_graph(&m).expect("vjp graph");
-        let vjp = VjpPlan::new(&vjp, plan.input(), 1).expect("vjp plan");
+        let vjp = TestVjpPlan::new(&vjp, plan.input(), 1).expect("vjp plan");
         let x = ndarray::Array4::<f32>::zeros((1, 1, 1, 1));
         let s = ndarray::Array2::<f32>::ones((1, 1));
         let (_, g) = vjp.run(x.view(), s.view()).expect("run");

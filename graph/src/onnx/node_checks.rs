@@ -249,7 +249,7 @@ fn type_name(data_type: i32) -> String {
 }
 
 /// The number of elements a tensor's dims call for.
-pub(super) fn element_count(dims: &[i64]) -> Option<u64> {
+pub fn element_count(dims: &[i64]) -> Option<u64> {
     dims.iter().try_fold(1u64, |acc, &d| {
         u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
     })

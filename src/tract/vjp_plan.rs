@@ -9,13 +9,14 @@ use std::sync::{Mutex, OnceLock};
 use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4, Axis, Ix4};
 use tract_onnx::prelude::*;
 
-use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
 use super::profile::{profile_plan, OpTime};
-use super::signature::{ImageInput, Layout};
-use super::tract_model::{gathers_patches_lazily, image_fact, one_line, registry, to_model_layout};
-use super::{OnnxError, OnnxModel};
+use super::tract_model::{gathers_patches_lazily, to_model_layout};
+use robustaudit_graph::onnx::{
+    compile_limit, guard, guard_run, guard_within, image_fact, one_line, registry, ImageInput,
+    Layout, OnnxError, OnnxModel,
+};
 
-/// The seed inputs of a VJP graph, one row per image (see `crate::grad::vjp_graph`): the
+/// The seed inputs of a VJP graph, one row per image (see `robustaudit_graph::grad::vjp_graph`): the
 /// seed's fixed part `(n, classes)`, the weight of `softmax(logits) - softmax_class` `(n, 1)`
 /// and its one-hot class `(n, classes)`, the weight of the top class's one-hot vector
 /// `(n, 1)`, and the mask added to the logits before the top class is chosen `(n, classes)`.
@@ -55,7 +56,7 @@ impl<'a> SeedInputs<'a> {
     }
 }
 
-/// tract plans of a VJP graph (see `crate::grad::vjp_graph`), each compiled on first use: one
+/// tract plans of a VJP graph (see `robustaudit_graph::grad::vjp_graph`), each compiled on first use: one
 /// with a symbolic batch, and plans for concrete batch sizes (see
 /// [`VjpPlan::with_concrete_batches`]). Where concrete plans serve every batch, the symbolic
 /// one is never compiled, which keeps it out of a model's load time. Where tract gathers a

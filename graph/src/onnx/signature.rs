@@ -203,7 +203,7 @@ fn tensor_type(info: &ValueInfoProto) -> Option<(i32, Vec<Option<i64>>)> {
 }
 
 /// `float32[batch, 1, 28, 28]`-style text for messages and summaries.
-pub(super) fn describe_type(info: &ValueInfoProto) -> String {
+pub fn describe_type(info: &ValueInfoProto) -> String {
     let Some(type_proto::Value::TensorType(t)) =
         info.r#type.as_ref().and_then(|t| t.value.as_ref())
     else {

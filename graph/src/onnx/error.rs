@@ -104,7 +104,7 @@ pub enum OnnxError {
 
 impl OnnxError {
     /// [`OnnxError::NonFiniteLogits`] if any of `logits` is NaN or infinite.
-    pub(super) fn check_finite<'a>(
+    pub fn check_finite<'a>(
         path: &std::path::Path,
         logits: impl Iterator<Item = &'a f32>,
     ) -> Result<(), OnnxError> {

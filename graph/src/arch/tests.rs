@@ -6,17 +6,9 @@ use ndarray::Array4;
 use prost::Message;
 
 use super::*;
-use crate::onnx::{OnnxModel, TractPlan};
-
-fn spec_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/arch")
-        .join(format!("{name}.toml"))
-}
-
-fn shipped(name: &str) -> ArchSpec {
-    ArchSpec::from_file(&spec_path(name)).expect("shipped spec is valid")
-}
+use crate::fixtures::{arch_folder, spec, spec_path};
+use crate::onnx::OnnxModel;
+use crate::test_runner::TestPlan;
 
 fn parse(text: &str) -> Result<ArchSpec, ArchError> {
     ArchSpec::from_toml(text, Path::new("test.toml"))
@@ -66,18 +58,18 @@ units = 3
 
 #[test]
 fn shipped_specs_have_the_documented_parameter_counts() {
-    assert_eq!(shipped("mnist-paper").trainable_parameters(), 312_202);
-    assert_eq!(shipped("cifar-paper").trainable_parameters(), 1_147_978);
+    assert_eq!(spec("mnist-paper").trainable_parameters(), 312_202);
+    assert_eq!(spec("cifar-paper").trainable_parameters(), 1_147_978);
     // conv 16*1*9+16, conv 32*16*9+32, dense 128*64+64, dense 64*10+10.
     assert_eq!(
-        shipped("digits-small").trainable_parameters(),
+        spec("digits-small").trainable_parameters(),
         160 + 4640 + 8256 + 650
     );
 }
 
 #[test]
 fn mnist_paper_shapes_after_each_layer() {
-    let spec = shipped("mnist-paper");
+    let spec = spec("mnist-paper");
     assert_eq!(spec.name, "mnist-paper");
     assert_eq!(spec.input, [1, 28, 28]);
     assert_eq!(spec.classes, 10);
@@ -129,7 +121,7 @@ fn mnist_paper_shapes_after_each_layer() {
 
 #[test]
 fn cifar_paper_flattens_128_5x5_maps() {
-    let spec = shipped("cifar-paper");
+    let spec = spec("cifar-paper");
     assert_eq!(spec.input, [3, 32, 32]);
     assert_eq!(spec.shapes()[9], Shape::Image(128, 5, 5));
     assert_eq!(spec.shapes()[10], Shape::Flat(3200));
@@ -138,7 +130,7 @@ fn cifar_paper_flattens_128_5x5_maps() {
 
 #[test]
 fn digits_small_parses_with_its_shapes() {
-    let spec = shipped("digits-small");
+    let spec = spec("digits-small");
     assert_eq!(spec.name, "digits-small");
     assert_eq!(spec.input, [1, 8, 8]);
     assert_eq!(spec.classes, 10);
@@ -418,7 +410,7 @@ kernel = 2
 
 #[test]
 fn missing_spec_file_is_a_read_error() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/arch/no-such-spec.toml");
+    let path = arch_folder().join("no-such-spec.toml");
     match ArchSpec::from_file(&path) {
         Err(ArchError::Read { path: p, source }) => {
             assert_eq!(p, path);
@@ -430,7 +422,7 @@ fn missing_spec_file_is_a_read_error() {
 
 #[test]
 fn forward_graph_is_deterministic_per_seed() {
-    let spec = shipped("mnist-paper");
+    let spec = spec("mnist-paper");
     let a = forward_graph(&spec, 7, PathBuf::from("a.onnx")).expect("graph");
     let b = forward_graph(&spec, 7, PathBuf::from("b.onnx")).expect("graph");
     let c = forward_graph(&spec, 8, PathBuf::from("a.onnx")).expect("graph");
@@ -446,7 +438,7 @@ fn forward_graph_is_deterministic_per_seed() {
 
 #[test]
 fn forward_graph_records_its_origin_in_metadata() {
-    let spec = shipped("digits-small");
+    let spec = spec("digits-small");
     let model = forward_graph(&spec, 42, PathBuf::from("x/d.onnx")).expect("graph");
     assert_eq!(model.path(), Path::new("x/d.onnx"));
     assert_eq!(
@@ -514,7 +506,7 @@ fn initializers(model: &OnnxModel) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 
 #[test]
 fn weights_are_glorot_uniform_and_biases_zero() {
-    let spec = shipped("mnist-paper");
+    let spec = spec("mnist-paper");
     let model = forward_graph(&spec, 3, PathBuf::from("m.onnx")).expect("graph");
     let tensors = initializers(&model);
     let names: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
@@ -607,9 +599,9 @@ epsilon = 0.001
 
 #[test]
 fn zero_input_gives_zero_logits_because_biases_are_zero() {
-    let spec = shipped("mnist-paper");
+    let spec = spec("mnist-paper");
     let model = forward_graph(&spec, 11, PathBuf::from("m.onnx")).expect("graph");
-    let plan = TractPlan::new(&model).expect("plan");
+    let plan = TestPlan::new(&model).expect("plan");
     assert_eq!(plan.classes(), 10);
     let zeros = Array4::<f32>::zeros((2, 1, 28, 28));
     let logits = plan.logits(zeros.view()).expect("run");

@@ -10,14 +10,12 @@ use std::sync::OnceLock;
 use ndarray::{Array2, ArrayView4, Axis};
 use tract_onnx::prelude::*;
 
-use super::panic_guard::{compile_limit, guard, guard_run, guard_within};
-use super::probe_analysis::analyse;
 use super::profile::{profile_plan, OpTime};
-use super::signature::{ImageInput, Signature};
-use super::tract_model::{
-    gathers_patches_lazily, image_fact, one_line, proto_with_output, registry, to_model_layout,
+use super::tract_model::{gathers_patches_lazily, to_model_layout};
+use robustaudit_graph::onnx::{
+    analyse, compile_limit, guard, guard_run, guard_within, image_fact, one_line,
+    proto_with_output, registry, ImageInput, OnnxError, OnnxModel, Signature,
 };
-use super::{OnnxError, OnnxModel};
 
 /// A compiled tract plan computing `logits = f(images)` for batches of NCHW images.
 #[derive(Debug)]

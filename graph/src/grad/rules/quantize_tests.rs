@@ -10,7 +10,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::tests::{dense_head, model, uniform};
 use crate::grad::{straight_through, vjp_graph};
-use crate::onnx::{Attr, ConstTensor, GraphBuilder, OnnxModel, TractPlan, VjpPlan};
+use crate::onnx::{Attr, ConstTensor, GraphBuilder, OnnxModel};
+use crate::test_runner::{TestPlan, TestVjpPlan};
 
 /// Integer ONNX types of the zero point.
 const UINT8: i64 = 2;
@@ -74,9 +75,9 @@ fn input_gradients(
     )
     .expect("shape");
     let run = |m: &OnnxModel| {
-        let plan = TractPlan::new(m).expect("forward plan");
+        let plan = TestPlan::new(m).expect("forward plan");
         let vjp = vjp_graph(m).expect("vjp graph");
-        let vjp_plan = VjpPlan::new(&vjp, plan.input(), classes).expect("vjp plan");
+        let vjp_plan = TestVjpPlan::new(&vjp, plan.input(), classes).expect("vjp plan");
         let (logits, grad) = vjp_plan.run(x.view(), s.view()).expect("vjp run");
         let direct = plan.logits(x.view()).expect("forward");
         assert_eq!(
