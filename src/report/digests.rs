@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use robustaudit_graph::hex::hex;
 use sha2::{Digest, Sha256};
 
 /// The files whose digests `shard.csv` records: those the same audit writes byte for byte
@@ -60,10 +61,7 @@ pub fn mismatches(dir: &Path, recorded: &str) -> Result<Vec<String>, String> {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]

@@ -15,11 +15,47 @@ mod pipes;
 mod report;
 mod shard;
 mod tract;
+mod trained_network;
 
+use std::sync::OnceLock;
+
+use robustaudit::attacks::by_name;
+use robustaudit::audit::PlannedAttack;
+use robustaudit::model::TractDifferentiable;
 pub use robustaudit_graph::fixtures::{network, Run};
 
 /// Runs `robustaudit` with `args` (see `robustaudit_graph::fixtures::run` for what every
 /// run is checked for).
 pub fn robustaudit(args: &[&std::ffi::OsStr]) -> Run {
     robustaudit_graph::fixtures::run(env!("CARGO_BIN_EXE_robustaudit"), args)
+}
+
+/// The digits network the trainer trains (`digits-small`, 12 epochs on one thread),
+/// committed as `tests/fixtures/trained/digits-small.onnx`; the trainer's tests check that
+/// a fresh training gives the same weights.
+pub fn trained_digits() -> &'static TractDifferentiable {
+    static MODEL: OnceLock<TractDifferentiable> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/trained/digits-small.onnx");
+        TractDifferentiable::open(&path).expect("committed trained network")
+    })
+}
+
+/// The attacks `attacks` (name and parameter overrides) built from the registry.
+pub fn planned(attacks: &[(&str, &[(&str, &str)])]) -> Vec<PlannedAttack> {
+    attacks
+        .iter()
+        .map(|(name, overrides)| {
+            let overrides: Vec<(String, String)> = overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let (attack, params) = by_name(name)
+                .expect("registered")
+                .build(&overrides)
+                .expect("valid params");
+            PlannedAttack { attack, params }
+        })
+        .collect()
 }

@@ -2,7 +2,6 @@
 //! Runtime with tract on generated networks, and how a missing runtime library is reported.
 
 mod apgd;
-mod audit;
 mod init;
 mod masking;
 mod networks;

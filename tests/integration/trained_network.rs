@@ -1,4 +1,5 @@
-//! The auditor's attacks against a digits network trained by the real trainer: what each
+//! The auditor's attacks against a digits network trained by the real trainer (the committed
+//! `tests/fixtures/trained/digits-small.onnx`): what each
 //! attack must achieve on an undistilled model, and the invariants every attack keeps.
 
 use ndarray::{s, Array4, Axis};
@@ -6,8 +7,7 @@ use robustaudit::attacks::{names, Domain};
 use robustaudit::audit::{self, AuditModel, AuditReport, ModelInfo, Settings};
 use robustaudit::data::{load, Split};
 
-use super::networks::trained_digits;
-use super::planned;
+use super::{planned, trained_digits};
 
 /// The first `n` test digits and their labels.
 fn digits(n: usize) -> (Array4<f32>, Vec<usize>) {
