@@ -19,6 +19,7 @@
 //! audit of a [`Shard`] (whole blocks) therefore gives exactly the records of the
 //! unsharded audit for its samples.
 
+mod attack_plan;
 mod diagnosis;
 mod findings;
 mod invariants;
@@ -27,6 +28,7 @@ mod records;
 mod seeds;
 mod shard;
 
+pub use attack_plan::plan_attacks;
 pub use diagnosis::{conclude, verdict};
 pub use findings::{Check, Finding, Outcome, Verdict};
 pub use invariants::check;

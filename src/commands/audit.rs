@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use robustaudit::attacks::{by_listed_name, Domain};
+use robustaudit::attacks::Domain;
 use robustaudit::audit::{
-    self, verdict, AuditModel, AuditReport, ModelInfo, Outcome, PlannedAttack, Progress, Settings,
-    Shard, SummaryRecord,
+    self, verdict, AuditModel, AuditReport, ModelInfo, Outcome, Progress, Settings, Shard,
+    SummaryRecord,
 };
 use robustaudit::error::{Error, Result};
 use robustaudit::model::{GradientSource, InputTransform, Transformed};
@@ -27,7 +27,7 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         Some(text) => Shard::parse(text)?,
         None => Shard::WHOLE,
     };
-    let attacks = planned_attacks(&args.attacks, &args.attack_params)?;
+    let attacks = audit::plan_attacks(&args.attacks, &args.attack_params)?;
     let mut opened = Vec::with_capacity(args.models.len());
     for path in &args.models {
         opened.push((path, GradientSource::open(path, args.gradients)?));
@@ -237,70 +237,6 @@ pub fn print_verdicts(out: &mut Stdout, report: &AuditReport) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// The attacks of `--attacks`, built with the `--attack-param` overrides that name them.
-fn planned_attacks(names: &[String], overrides: &[String]) -> Result<Vec<PlannedAttack>> {
-    let mut parsed = Vec::with_capacity(overrides.len());
-    for text in overrides {
-        let bad = || Error::Usage {
-            message: format!("--attack-param `{text}` is not ATTACK.PARAM=VALUE"),
-            hint: Some("for example --attack-param pgd.steps=100".into()),
-        };
-        let (key, value) = text.split_once('=').ok_or_else(bad)?;
-        let (attack, param) = key.split_once('.').ok_or_else(bad)?;
-        let (_, fixed) = by_listed_name(attack)?;
-        if fixed.iter().any(|(p, _)| *p == param) {
-            return Err(Error::Usage {
-                message: format!(
-                    "--attack-param `{text}` sets {param}, which the name {attack} fixes"
-                ),
-                hint: None,
-            });
-        }
-        if !names.iter().any(|n| n == attack) {
-            return Err(Error::Usage {
-                message: format!("--attack-param `{text}` sets a parameter of {attack}, which is not among --attacks"),
-                hint: Some(format!("add {attack} to --attacks")),
-            });
-        }
-        parsed.push((attack, param.to_string(), value.to_string()));
-    }
-    let mut planned = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) {
-            return Err(Error::Usage {
-                message: format!("attack {name} is listed twice in --attacks"),
-                hint: None,
-            });
-        }
-        let (info, fixed) = by_listed_name(name)?;
-        let mine: Vec<(String, String)> = fixed
-            .iter()
-            .map(|(p, v)| (p.to_string(), v.to_string()))
-            .chain(
-                parsed
-                    .iter()
-                    .filter(|(a, ..)| a == name)
-                    .map(|(_, p, v)| (p.clone(), v.clone())),
-            )
-            .collect();
-        let (attack, params) = info.build(&mine)?;
-        if let Some(earlier) = planned
-            .iter()
-            .find(|p: &&PlannedAttack| p.attack.name() == attack.name())
-        {
-            return Err(Error::Usage {
-                message: format!(
-                    "attack {name} runs {}, which --attacks already runs",
-                    earlier.attack.name()
-                ),
-                hint: Some("list each variant once".into()),
-            });
-        }
-        planned.push(PlannedAttack { attack, params });
-    }
-    Ok(planned)
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal.

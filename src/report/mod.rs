@@ -45,9 +45,9 @@ pub use epoch_row::{EpochRow, EPOCH_COLUMNS};
 pub use input_error::ReportInputError;
 #[cfg(feature = "report")]
 pub use lineup::LineupSource;
-#[cfg(feature = "report")]
 pub use manifest_row::{ManifestRow, MANIFEST_FILE};
 pub use merge::{merge, Merged};
+#[cfg(feature = "report")]
 pub use page_input::{read_folder, AuditFolder, DiagnosisRow, SummaryRow};
 #[cfg(feature = "report")]
 pub use plots::{default_font, PNG_SCALE};

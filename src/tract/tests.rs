@@ -5,40 +5,11 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Array4};
 use prost::Message;
-use robustaudit_graph::onnx::{image_fact, Attr, GraphBuilder, OnnxError, OnnxModel};
+use robustaudit_graph::onnx::{image_fact, OnnxError, OnnxModel};
 use tract_onnx::pb::{ModelProto, NodeProto};
 
 use super::*;
-
-const WEIGHTS: [f32; 6] = [1.0, -2.0, 0.5, 3.0, 0.25, -1.0];
-
-/// `logits = W · flatten(x) + b` for x of shape [batch, 1, 1, 2] and 3 classes.
-fn linear_model(path: &Path, softmax: bool) -> OnnxModel {
-    let mut b = GraphBuilder::new("linear");
-    b.input("x", &[None, Some(1), Some(1), Some(2)]);
-    b.initializer("w", &[3, 2], &WEIGHTS);
-    b.initializer("b", &[3], &[0.1, 0.2, 0.3]);
-    b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
-    b.node(
-        "Gemm",
-        &["flat", "w", "b"],
-        &["z"],
-        &[("transB", Attr::Int(1))],
-    );
-    if softmax {
-        b.node("Softmax", &["z"], &["probs"], &[("axis", Attr::Int(1))]);
-        b.output("probs", &[None, Some(3)]);
-    } else {
-        b.output("z", &[None, Some(3)]);
-    }
-    b.finish(path.to_path_buf()).expect("valid model")
-}
-
-fn expected_logits(x: &Array4<f32>) -> Array2<f32> {
-    let w = Array2::from_shape_vec((3, 2), WEIGHTS.to_vec()).expect("shape");
-    let flat = x.to_shape((x.shape()[0], 2)).expect("flat");
-    flat.dot(&w.t()) + ndarray::arr1(&[0.1f32, 0.2, 0.3])
-}
+use robustaudit_graph::fixtures::{linear_batch, linear_logits, linear_network};
 
 fn write_proto(dir: &Path, name: &str, proto: &ModelProto) -> PathBuf {
     let path = dir.join(name);
@@ -46,18 +17,14 @@ fn write_proto(dir: &Path, name: &str, proto: &ModelProto) -> PathBuf {
     path
 }
 
-fn batch() -> Array4<f32> {
-    Array4::from_shape_vec((3, 1, 1, 2), vec![0.1, -0.2, 0.3, 0.4, -0.5, 0.05]).expect("shape")
-}
-
 #[test]
 fn tract_plan_computes_the_closed_form_for_any_batch_size() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let model = linear_model(&dir.path().join("m.onnx"), false);
+    let model = linear_network(&dir.path().join("m.onnx"), false);
     let plan = TractPlan::new(&model).expect("plan");
-    let x = batch();
+    let x = linear_batch();
     let logits = plan.logits(x.view()).expect("run");
-    let expected = expected_logits(&x);
+    let expected = linear_logits(&x);
     assert_eq!(logits.shape(), &[3, 3]);
     for (a, b) in logits.iter().zip(expected.iter()) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
@@ -71,17 +38,17 @@ fn tract_plan_computes_the_closed_form_for_any_batch_size() {
 #[test]
 fn trailing_softmax_is_bypassed_so_plans_return_logits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let model = linear_model(&dir.path().join("m.onnx"), true);
+    let model = linear_network(&dir.path().join("m.onnx"), true);
     let signature = model.signature().expect("signature");
     assert_eq!(signature.output, "probs");
     assert_eq!(signature.logits, "z");
     assert_eq!(signature.bypassed.as_deref(), Some("Softmax"));
-    let x = batch();
+    let x = linear_batch();
     let logits = TractPlan::new(&model)
         .expect("plan")
         .logits(x.view())
         .expect("run");
-    let expected = expected_logits(&x);
+    let expected = linear_logits(&x);
     for (a, b) in logits.iter().zip(expected.iter()) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}: softmax was not bypassed");
     }
@@ -90,7 +57,7 @@ fn trailing_softmax_is_bypassed_so_plans_return_logits() {
 #[test]
 fn a_fixed_batch_model_is_run_in_padded_chunks() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut proto = linear_model(&dir.path().join("m.onnx"), false)
+    let mut proto = linear_network(&dir.path().join("m.onnx"), false)
         .proto()
         .clone();
     let graph = proto.graph.as_mut().expect("graph");
@@ -124,12 +91,12 @@ fn a_fixed_batch_model_is_run_in_padded_chunks() {
         model.signature().expect("signature").input.fixed_batch,
         Some(2)
     );
-    let x = batch();
+    let x = linear_batch();
     let logits = TractPlan::new(&model)
         .expect("plan")
         .logits(x.view())
         .expect("run");
-    let expected = expected_logits(&x);
+    let expected = linear_logits(&x);
     assert_eq!(logits.shape(), &[3, 3]);
     for (a, b) in logits.iter().zip(expected.iter()) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
@@ -139,7 +106,7 @@ fn a_fixed_batch_model_is_run_in_padded_chunks() {
 #[test]
 fn wrong_input_shape_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plan = TractPlan::new(&linear_model(&dir.path().join("m.onnx"), false)).expect("plan");
+    let plan = TractPlan::new(&linear_network(&dir.path().join("m.onnx"), false)).expect("plan");
     let err = plan
         .logits(Array4::zeros((2, 1, 2, 2)).view())
         .expect_err("must fail");
@@ -152,7 +119,7 @@ fn wrong_input_shape_is_an_error_not_a_panic() {
 #[test]
 fn initializers_listed_as_graph_inputs_are_not_taken_for_the_image() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut proto = linear_model(&dir.path().join("m.onnx"), false)
+    let mut proto = linear_network(&dir.path().join("m.onnx"), false)
         .proto()
         .clone();
     let graph = proto.graph.as_mut().expect("graph");
@@ -163,7 +130,7 @@ fn initializers_listed_as_graph_inputs_are_not_taken_for_the_image() {
     assert_eq!(model.signature().expect("signature").input.name, "x");
     let logits = TractPlan::new(&model)
         .expect("plan")
-        .logits(batch().view())
+        .logits(linear_batch().view())
         .expect("run");
     assert_eq!(logits.shape(), &[3, 3]);
 }

@@ -19,8 +19,7 @@ mod trained_network;
 
 use std::sync::OnceLock;
 
-use robustaudit::attacks::by_name;
-use robustaudit::audit::PlannedAttack;
+use robustaudit::audit::{plan_attacks, PlannedAttack};
 use robustaudit::model::TractDifferentiable;
 pub use robustaudit_graph::fixtures::{network, Run};
 
@@ -42,20 +41,13 @@ pub fn trained_digits() -> &'static TractDifferentiable {
     })
 }
 
-/// The attacks `attacks` (name and parameter overrides) built from the registry.
+/// The attacks `attacks` (name and parameter overrides), planned as `--attacks` and
+/// `--attack-param` plan them.
 pub fn planned(attacks: &[(&str, &[(&str, &str)])]) -> Vec<PlannedAttack> {
-    attacks
+    let names: Vec<String> = attacks.iter().map(|(name, _)| name.to_string()).collect();
+    let overrides: Vec<String> = attacks
         .iter()
-        .map(|(name, overrides)| {
-            let overrides: Vec<(String, String)> = overrides
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let (attack, params) = by_name(name)
-                .expect("registered")
-                .build(&overrides)
-                .expect("valid params");
-            PlannedAttack { attack, params }
-        })
-        .collect()
+        .flat_map(|(name, set)| set.iter().map(move |(k, v)| format!("{name}.{k}={v}")))
+        .collect();
+    plan_attacks(&names, &overrides).expect("valid attacks")
 }

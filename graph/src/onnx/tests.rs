@@ -2,42 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array2, Array4};
 use prost::Message;
 use tract_onnx::pb::{tensor_proto::DataLocation, ModelProto, StringStringEntryProto};
 
 use super::*;
+use crate::fixtures::{linear_batch, linear_logits, linear_network};
 use crate::test_runner::TestPlan;
-
-const WEIGHTS: [f32; 6] = [1.0, -2.0, 0.5, 3.0, 0.25, -1.0];
-
-/// `logits = W · flatten(x) + b` for x of shape [batch, 1, 1, 2] and 3 classes.
-fn linear_model(path: &Path, softmax: bool) -> OnnxModel {
-    let mut b = GraphBuilder::new("linear");
-    b.input("x", &[None, Some(1), Some(1), Some(2)]);
-    b.initializer("w", &[3, 2], &WEIGHTS);
-    b.initializer("b", &[3], &[0.1, 0.2, 0.3]);
-    b.node("Flatten", &["x"], &["flat"], &[("axis", Attr::Int(1))]);
-    b.node(
-        "Gemm",
-        &["flat", "w", "b"],
-        &["z"],
-        &[("transB", Attr::Int(1))],
-    );
-    if softmax {
-        b.node("Softmax", &["z"], &["probs"], &[("axis", Attr::Int(1))]);
-        b.output("probs", &[None, Some(3)]);
-    } else {
-        b.output("z", &[None, Some(3)]);
-    }
-    b.finish(path.to_path_buf()).expect("valid model")
-}
-
-fn expected_logits(x: &Array4<f32>) -> Array2<f32> {
-    let w = Array2::from_shape_vec((3, 2), WEIGHTS.to_vec()).expect("shape");
-    let flat = x.to_shape((x.shape()[0], 2)).expect("flat");
-    flat.dot(&w.t()) + ndarray::arr1(&[0.1f32, 0.2, 0.3])
-}
 
 fn write_proto(dir: &Path, name: &str, proto: &ModelProto) -> PathBuf {
     let path = dir.join(name);
@@ -45,15 +15,11 @@ fn write_proto(dir: &Path, name: &str, proto: &ModelProto) -> PathBuf {
     path
 }
 
-fn batch() -> Array4<f32> {
-    Array4::from_shape_vec((3, 1, 1, 2), vec![0.1, -0.2, 0.3, 0.4, -0.5, 0.05]).expect("shape")
-}
-
 #[test]
 fn a_fixed_batch_above_the_limit_is_refused_before_any_probe_runs() {
     // A fuzzed model declared a fixed batch of 2^20: every probe ran a million images.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut proto = linear_model(&dir.path().join("m.onnx"), false)
+    let mut proto = linear_network(&dir.path().join("m.onnx"), false)
         .proto()
         .clone();
     for (batch, refused) in [(signature::MAX_FIXED_BATCH as i64, false), (1 << 20, true)] {
@@ -86,7 +52,7 @@ fn a_fixed_batch_above_the_limit_is_refused_before_any_probe_runs() {
 
 /// Moves initializer `w` to an external file named `location` holding `bytes`.
 fn with_external_weights(dir: &Path, location: &str) -> ModelProto {
-    let mut proto = linear_model(&dir.join("m.onnx"), false).proto().clone();
+    let mut proto = linear_network(&dir.join("m.onnx"), false).proto().clone();
     let w = &mut proto.graph.as_mut().expect("graph").initializer[0];
     assert_eq!(w.name, "w");
     let bytes = std::mem::take(&mut w.raw_data);
@@ -104,12 +70,12 @@ fn external_data_inside_the_model_folder_is_inlined() {
     let dir = tempfile::tempdir().expect("tempdir");
     let proto = with_external_weights(dir.path(), "weights.bin");
     let model = OnnxModel::open(&write_proto(dir.path(), "ext.onnx", &proto)).expect("open");
-    let x = batch();
+    let x = linear_batch();
     let logits = TestPlan::new(&model)
         .expect("plan")
         .logits(x.view())
         .expect("run");
-    let expected = expected_logits(&x);
+    let expected = linear_logits(&x);
     for (a, b) in logits.iter().zip(expected.iter()) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
@@ -151,7 +117,7 @@ fn external_data_shorter_than_the_tensor_is_refused() {
 #[test]
 fn unsupported_ops_are_all_named() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut proto = linear_model(&dir.path().join("m.onnx"), false)
+    let mut proto = linear_network(&dir.path().join("m.onnx"), false)
         .proto()
         .clone();
     let graph = proto.graph.as_mut().expect("graph");

@@ -12,27 +12,19 @@ mod step_runner;
 mod trainer;
 mod vjp_parity;
 
-use robustaudit::attacks::by_name;
-use robustaudit::audit::PlannedAttack;
+use robustaudit::audit::{plan_attacks, PlannedAttack};
 
 pub use robustaudit_graph::fixtures::{spec, spec_path};
 
-/// The attacks `attacks` (name and parameter overrides) built from the registry.
+/// The attacks `attacks` (name and parameter overrides), planned as `--attacks` and
+/// `--attack-param` plan them.
 pub fn planned(attacks: &[(&str, &[(&str, &str)])]) -> Vec<PlannedAttack> {
-    attacks
+    let names: Vec<String> = attacks.iter().map(|(name, _)| name.to_string()).collect();
+    let overrides: Vec<String> = attacks
         .iter()
-        .map(|(name, overrides)| {
-            let overrides: Vec<(String, String)> = overrides
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let (attack, params) = by_name(name)
-                .expect("registered")
-                .build(&overrides)
-                .expect("valid params");
-            PlannedAttack { attack, params }
-        })
-        .collect()
+        .flat_map(|(name, set)| set.iter().map(move |(k, v)| format!("{name}.{k}={v}")))
+        .collect();
+    plan_attacks(&names, &overrides).expect("valid attacks")
 }
 
 /// Exit code, stdout and stderr of `robustaudit-train` run with `args` (see
