@@ -3,8 +3,8 @@
 //! profiles, the model summary `inspect` prints, and the guard that turns tract's panics and
 //! runaway compiles into errors.
 //!
-//! `tract-onnx` is not a stable API: outside this module and the graph crate's `onnx`
-//! module nothing names it.
+//! `tract-onnx` is not a stable API: outside this module, the graph crate's `onnx` module and
+//! its test runner nothing names it.
 
 mod profile;
 mod summary;

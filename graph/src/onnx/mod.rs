@@ -2,8 +2,8 @@
 //! shape analysis, held to limits and guarded against its panics), the graph and its image
 //! input as the rest of robustaudit reads them, and building new graphs.
 //!
-//! `tract-onnx` is not a stable API: outside this module and the auditor's `tract` module
-//! nothing names it.
+//! `tract-onnx` is not a stable API: outside this module, the auditor's `tract` module and
+//! this crate's test runner nothing names it.
 
 mod builder;
 mod error;
