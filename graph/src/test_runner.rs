@@ -96,14 +96,8 @@ impl TestVjpPlan {
     ) -> TractResult<(Array2<f32>, Array4<f32>)> {
         let weights = Array2::<f32>::zeros((seed.nrows(), 1));
         let classes = Array2::<f32>::zeros(seed.raw_dim());
-        let off = [
-            weights.view(),
-            classes.view(),
-            weights.view(),
-            classes.view(),
-        ];
-        let terms = [seed, off[0], off[1], off[2], off[3]];
-        self.run_terms(images, terms)
+        let (weights, classes) = (weights.view(), classes.view());
+        self.run_terms(images, [seed, weights, classes, weights, classes])
     }
 
     /// [`TestVjpPlan::run`] with the seed computed by the graph from its logits `z`: the

@@ -42,3 +42,26 @@ pub struct EpochRow {
     #[serde(default)]
     pub images_per_second: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_of_an_empty_log_is_that_of_a_written_one() {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let row = EpochRow {
+            epoch: 1,
+            loss: 0.5,
+            train_accuracy: 0.75,
+            test_accuracy: 0.875,
+            seconds: Some(1.5),
+            images_per_second: Some(100.0),
+        };
+        writer.serialize(&row).expect("row");
+        let text = String::from_utf8(writer.into_inner().expect("flush")).expect("utf-8");
+        let header = text.lines().next().expect("header");
+        assert_eq!(header, EPOCH_COLUMNS.join(","));
+        assert_eq!(text.lines().nth(1), Some("1,0.5,0.75,0.875,1.5,100.0"));
+    }
+}

@@ -14,7 +14,7 @@ use robustaudit::error::Error;
 
 use crate::error::Result;
 use crate::step::HostTensor;
-use robustaudit::report::{f32_cell, EpochRow};
+use robustaudit::report::EpochRow;
 
 const MAGIC: &[u8; 8] = b"RACKPT01";
 
@@ -135,22 +135,9 @@ impl Checkpoint {
         Ok(Some(Checkpoint {
             fingerprint: header.fingerprint,
             epochs_done: header.epochs_done,
-            // A checkpoint of an earlier version may hold the f32 columns as long f64
-            // expansions; the log shows the f32s' own digits.
-            log: header.epochs.into_iter().map(f32_digits).collect(),
+            log: header.epochs,
             state,
         }))
-    }
-}
-
-/// `row` with its f32 columns at the f32's shortest decimal (see [`f32_cell`]).
-fn f32_digits(row: EpochRow) -> EpochRow {
-    let digits = |v: f64| f32_cell(v as f32);
-    EpochRow {
-        loss: digits(row.loss),
-        train_accuracy: digits(row.train_accuracy),
-        test_accuracy: digits(row.test_accuracy),
-        ..row
     }
 }
 
