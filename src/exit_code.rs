@@ -55,7 +55,7 @@ impl Exit {
             Exit::Success => "success",
             Exit::Internal => "internal error, or an output that could not be written",
             Exit::Usage => "bad command line",
-            Exit::Data => "bad or missing dataset, or audit folder (report)",
+            Exit::Data => "bad or missing dataset, or audit folder (report, merge)",
             Exit::Model => {
                 "bad model file (malformed, truncated, unsupported op, no image input, unsafe \
                  reference, not a regular file, over a size limit or against the onnx spec, \
@@ -84,17 +84,18 @@ impl Exit {
                  `robustaudit-train`: ONNX Runtime rejected a session or a run"
             }
             Exit::Usage => {
-                "bad command line: unknown flag or attack, a shard folder `merge` refuses \
-                 (incomplete, edited, of another audit), `--shard` beyond 2^20 shards, a report \
-                 file of an unknown schema version, bad value (`--eps 0`, `--input-range 1,0`, \
+                "bad command line: unknown flag or attack, shard folders `merge` refuses as \
+                 a set (a shard missing or given twice, shards of different audits or split \
+                 two ways), `--shard` beyond 2^20 shards, a report file of a schema version \
+                 the command does not read, bad value (`--eps 0`, `--input-range 1,0`, \
                  an unknown `--attack-param`), a model without a recorded input range and no \
                  `--input-range`, images the model cannot take"
             }
             Exit::Data => {
                 "bad or missing dataset (also a data or labels path that is a FIFO, device, \
-                 folder or dangling link); for `report`, a missing audit folder or \
-                 summary.csv, a malformed or implausible CSV row (file and line named), or \
-                 files of more than one run"
+                 folder or dangling link); for `report` and `merge`, a missing audit folder or \
+                 file, a file cut short, a malformed or implausible CSV row (file and line \
+                 named), or files edited or of more than one run"
             }
             Exit::Model => {
                 "bad model file: malformed, truncated, unsupported op, no image input, unsafe \

@@ -9,7 +9,8 @@
 use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Ix2, Ix4};
 use tract_onnx::prelude::*;
 
-use crate::onnx::{image_fact, registry, ImageInput, Layout, OnnxModel};
+use crate::onnx::tract::{image_fact, registry};
+use crate::onnx::{ImageInput, Layout, OnnxModel};
 
 /// A forward graph's plan: NCHW images in, the graph's first output (the logits) out.
 pub(crate) struct TestPlan {

@@ -59,7 +59,7 @@ impl GradientSource {
 
     /// Exact gradients for an already validated model when every op on the gradient path
     /// has a backward rule and the VJP graph agrees with the forward pass on a probe batch
-    /// (see [`vjp_disagreement`]), else finite differences with the reason.
+    /// (see `vjp_disagreement`), else finite differences with the reason.
     pub fn new(model: OnnxModel) -> Result<Self> {
         let finite = |model: OnnxModel, reason: String| -> Result<Self> {
             Ok(GradientSource::FiniteDifference {

@@ -11,6 +11,8 @@ use std::path::Path;
 use robustaudit_graph::hex::hex;
 use sha2::{Digest, Sha256};
 
+use super::input_error::ReportInputError;
+
 /// The files whose digests `shard.csv` records: those the same audit writes byte for byte
 /// the same, so a merge reproduces the unsharded audit's `shard.csv` too (`timings.csv`
 /// holds wall times and is left out).
@@ -33,10 +35,32 @@ pub fn describe(files: &[(&str, &[u8])]) -> String {
         .join("; ")
 }
 
+/// Checks the files of `dir` against the digests `recorded` in its `shard.csv`: a file
+/// that does not match makes the folder a [`ReportInputError::MixedRun`], recorded text
+/// that cannot be read a [`ReportInputError::Malformed`] `shard.csv`.
+pub fn check(dir: &Path, recorded: &str) -> Result<(), ReportInputError> {
+    let changed = mismatches(dir, recorded).map_err(|reason| ReportInputError::Malformed {
+        path: dir.join("shard.csv"),
+        line: Some(2),
+        reason: format!("column digests: {reason}"),
+    })?;
+    if changed.is_empty() {
+        return Ok(());
+    }
+    Err(ReportInputError::MixedRun {
+        dir: dir.to_path_buf(),
+        reason: format!(
+            "{} {} not match the digests in shard.csv (edited, or left from another run)",
+            changed.join(", "),
+            if changed.len() == 1 { "does" } else { "do" }
+        ),
+    })
+}
+
 /// The files of `dir` that do not match the digests `recorded` (as [`describe`] writes
 /// them), each with why: changed, missing or unreadable. Recorded text that is not
 /// `name=hex; ...` over [`DIGESTED`] is an `Err`.
-pub fn mismatches(dir: &Path, recorded: &str) -> Result<Vec<String>, String> {
+fn mismatches(dir: &Path, recorded: &str) -> Result<Vec<String>, String> {
     let mut found = Vec::new();
     let mut named = Vec::new();
     for part in recorded.split("; ") {

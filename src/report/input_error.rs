@@ -1,7 +1,8 @@
-//! What can be wrong with the files `robustaudit report` reads back: a missing folder or
-//! `summary.csv`, a malformed CSV row, a schema version this build does not know, a missing
-//! font.
+//! What can be wrong with the files `robustaudit report` and `merge` read back: a missing
+//! folder or file, a malformed CSV row, a schema version the command does not read, files of
+//! more than one run, a missing font.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use crate::exit_code::Exit;
@@ -42,10 +43,12 @@ pub enum ReportInputError {
         /// What is wrong, lowercase.
         reason: String,
     },
-    /// A row carries a schema version this build cannot read.
+    /// A row carries a schema version this build cannot read (`report` reads every version
+    /// up to its own, `merge` its own only).
     #[error(
-        "{}, line {line}: schema version {found} is not one this robustaudit reads (1 to {known})",
-        .path.display()
+        "{}, line {line}: schema version {found}, but this robustaudit reads {}",
+        .path.display(),
+        versions(.readable)
     )]
     UnknownVersion {
         /// The file.
@@ -54,8 +57,8 @@ pub enum ReportInputError {
         line: u64,
         /// The version found.
         found: String,
-        /// The newest version this build knows.
-        known: u32,
+        /// The versions the command reads.
+        readable: RangeInclusive<u32>,
     },
     /// `summary.csv` has a header but no rows.
     #[error("{} holds no audited model", .path.display())]
@@ -83,8 +86,9 @@ pub enum ReportInputError {
 }
 
 impl ReportInputError {
-    /// The documented exit code: 5 for the font, 2 for an unknown schema version, 3 (bad or
-    /// missing data) for the rest.
+    /// The documented exit code, the same for `report` and `merge`: 5 for the font, 2 for a
+    /// schema version the command does not read, 3 (a bad or missing audit folder) for the
+    /// rest.
     pub fn exit_code(&self) -> Exit {
         match self {
             ReportInputError::UnknownVersion { .. } => Exit::Usage,
@@ -99,9 +103,9 @@ impl ReportInputError {
             ReportInputError::NoFolder { .. } | ReportInputError::NoSummary { .. } => {
                 Some("give the folder that `robustaudit audit --out DIR` wrote".into())
             }
-            ReportInputError::UnknownVersion { .. } => Some(
-                "render it with the robustaudit that wrote it, or audit the models again".into(),
-            ),
+            ReportInputError::UnknownVersion { .. } => {
+                Some("use the robustaudit that wrote it, or audit the models again".into())
+            }
             ReportInputError::Font { .. } => Some(
                 "run scripts/setup (it installs DejaVu Sans into .deps/fonts/), or pass --font \
                  with another TrueType font"
@@ -111,7 +115,19 @@ impl ReportInputError {
             ReportInputError::MixedRun { .. } => {
                 Some("run the audit again into an empty folder".into())
             }
-            ReportInputError::Io { .. } | ReportInputError::Malformed { .. } => None,
+            ReportInputError::Malformed { .. } => {
+                Some("the file was cut short or edited: run the command that wrote it again".into())
+            }
+            ReportInputError::Io { .. } => None,
         }
+    }
+}
+
+/// The schema versions of `readable` as a sentence ends: `version 5`, `versions 1 to 5`.
+fn versions(readable: &RangeInclusive<u32>) -> String {
+    if readable.start() == readable.end() {
+        format!("version {}", readable.start())
+    } else {
+        format!("versions {} to {}", readable.start(), readable.end())
     }
 }

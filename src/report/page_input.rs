@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::csv_cell::restore;
-use super::csv_line::{line_at, line_of};
-use super::digests::mismatches;
+use super::digests::check;
 use super::epoch_row::EpochRow;
 use super::input_error::ReportInputError;
 use super::manifest_row::{ManifestRow, MANIFEST_FILE};
 use super::plausible::{fraction, if_present, magnitude, shown, Plausible};
+use super::read::CsvFile;
 use super::schema::SCHEMA_VERSION;
 
 /// One row of `summary.csv`: a (model, attack, budget).
@@ -211,20 +210,7 @@ pub fn check_one_run(dir: &Path) -> Result<(), ReportInputError> {
     let Some(recorded) = rows.first().and_then(|r| r.digests.as_deref()) else {
         return Ok(());
     };
-    let changed = mismatches(dir, recorded).map_err(|reason| ReportInputError::Malformed {
-        path: shard.clone(),
-        line: Some(2),
-        reason: format!("column digests: {reason}"),
-    })?;
-    if changed.is_empty() {
-        Ok(())
-    } else {
-        Err(mixed(format!(
-            "{} {} not match the digests in shard.csv (edited, or left from another run)",
-            changed.join(", "),
-            if changed.len() == 1 { "does" } else { "do" }
-        )))
-    }
+    check(dir, recorded)
 }
 
 /// The column of `shard.csv` that [`check_one_run`] reads; absent before schema 4.
@@ -253,103 +239,17 @@ fn optional<T: DeserializeOwned + Plausible>(
     }
 }
 
-/// Largest report input read, in bytes: far above any audit's or training log's CSV.
-const MAX_CSV_BYTES: u64 = 1 << 32;
-
 /// Every row of the CSV file `path`, by header name; with `versioned`, every row's
 /// `schema_version` must be one this build knows. Every row must be [`Plausible`].
 fn read_csv<T: DeserializeOwned + Plausible>(
     path: &Path,
     versioned: bool,
 ) -> Result<Vec<T>, ReportInputError> {
-    let bytes = robustaudit_graph::regular_file::read(path, MAX_CSV_BYTES).map_err(|source| {
-        ReportInputError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?;
-    let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    let headers = reader
-        .headers()
-        .map_err(|e| malformed(path, &bytes, &e, None))?
-        .clone();
-    let version_column = headers.iter().position(|h| h == "schema_version");
-    if versioned && version_column.is_none() {
-        return Err(ReportInputError::Malformed {
-            path: path.to_path_buf(),
-            line: Some(1),
-            reason: "no schema_version column".into(),
-        });
+    let file = CsvFile::read(path)?;
+    if versioned {
+        file.check_version(1..=SCHEMA_VERSION)?;
     }
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| malformed(path, &bytes, &e, Some(&headers)))?;
-        let line = line_at(&bytes, record.position());
-        if let (true, Some(column)) = (versioned, version_column) {
-            let found = record.get(column).unwrap_or("");
-            let known = found
-                .parse::<u32>()
-                .is_ok_and(|v| (1..=SCHEMA_VERSION).contains(&v));
-            if !known {
-                return Err(ReportInputError::UnknownVersion {
-                    path: path.to_path_buf(),
-                    line,
-                    found: format!("`{found}`"),
-                    known: SCHEMA_VERSION,
-                });
-            }
-        }
-        let mut restored: csv::StringRecord = record.iter().map(restore).collect();
-        restored.set_position(record.position().cloned());
-        let record = restored;
-        let row: T = record
-            .deserialize(Some(&headers))
-            .map_err(|e| malformed(path, &bytes, &e, Some(&headers)))?;
-        row.plausible()
-            .map_err(|reason| ReportInputError::Malformed {
-                path: path.to_path_buf(),
-                line: Some(line),
-                reason,
-            })?;
-        rows.push(row);
-    }
-    Ok(rows)
-}
-
-/// A CSV error as a [`ReportInputError::Malformed`] naming the line and, for a bad value,
-/// its column.
-fn malformed(
-    path: &Path,
-    bytes: &[u8],
-    error: &csv::Error,
-    headers: Option<&csv::StringRecord>,
-) -> ReportInputError {
-    let line = error.position().map(|p| line_of(bytes, p.byte()));
-    let reason = match error.kind() {
-        csv::ErrorKind::Deserialize { err, .. } => {
-            let column = err
-                .field()
-                .and_then(|i| headers.and_then(|h| h.get(i as usize)));
-            let message = match err.kind() {
-                csv::DeserializeErrorKind::Message(m) => m.clone(),
-                other => other.to_string(),
-            };
-            match column {
-                Some(column) => format!("column {column}: {message}"),
-                None => message,
-            }
-        }
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("{len} fields where the header has {expected_len}"),
-        csv::ErrorKind::Utf8 { .. } => "not valid utf-8".into(),
-        _ => error.to_string(),
-    };
-    ReportInputError::Malformed {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    }
+    file.deserialize()
 }
 
 impl Plausible for SummaryRow {

@@ -10,7 +10,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::{EvalContext, OpState};
 use tract_onnx::tract_core::plan::{eval, SimpleState};
 
-use robustaudit_graph::onnx::{guard_run, OnnxError};
+use robustaudit_graph::onnx::tract::guard_run;
+use robustaudit_graph::onnx::OnnxError;
 
 /// The time tract spent in one kind of op.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,9 @@ use std::fmt;
 use tract_onnx::pb::{GraphProto, NodeProto};
 
 use super::TractPlan;
+use robustaudit_graph::onnx::tract::concrete_facts;
 use robustaudit_graph::onnx::{
-    concrete_facts, describe_type, element_count, is_float, Layout, OnnxError, OnnxModel, Signature,
+    describe_type, element_count, is_float, Layout, OnnxError, OnnxModel, Signature,
 };
 use robustaudit_graph::printable::printable as p;
 

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Array4};
 use prost::Message;
-use robustaudit_graph::onnx::{image_fact, OnnxError, OnnxModel};
+use robustaudit_graph::onnx::tract::image_fact;
+use robustaudit_graph::onnx::{OnnxError, OnnxModel};
 use tract_onnx::pb::{ModelProto, NodeProto};
 
 use super::*;

@@ -12,10 +12,11 @@ use tract_onnx::prelude::*;
 
 use super::profile::{profile_plan, OpTime};
 use super::tract_model::{gathers_patches_lazily, to_model_layout};
-use robustaudit_graph::onnx::{
+use robustaudit_graph::onnx::tract::{
     analyse, compile_limit, guard, guard_run, guard_within, image_fact, one_line,
-    proto_with_output, registry, ImageInput, OnnxError, OnnxModel, Signature,
+    proto_with_output, registry,
 };
+use robustaudit_graph::onnx::{ImageInput, OnnxError, OnnxModel, Signature};
 
 /// A compiled tract plan computing `logits = f(images)` for batches of NCHW images.
 #[derive(Debug)]
@@ -162,7 +163,7 @@ impl TractPlan {
     }
 
     /// Whether rows run one at a time on a plan for one image (see
-    /// [`gathers_patches_lazily`]); compiles that plan if it was not yet.
+    /// `gathers_patches_lazily`); compiles that plan if it was not yet.
     pub fn runs_row_by_row(&self) -> bool {
         self.row_plan().is_some()
     }

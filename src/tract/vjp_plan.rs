@@ -11,10 +11,10 @@ use tract_onnx::prelude::*;
 
 use super::profile::{profile_plan, OpTime};
 use super::tract_model::{gathers_patches_lazily, to_model_layout};
-use robustaudit_graph::onnx::{
-    compile_limit, guard, guard_run, guard_within, image_fact, one_line, registry, ImageInput,
-    Layout, OnnxError, OnnxModel,
+use robustaudit_graph::onnx::tract::{
+    compile_limit, guard, guard_run, guard_within, image_fact, one_line, registry,
 };
+use robustaudit_graph::onnx::{ImageInput, Layout, OnnxError, OnnxModel};
 
 /// The seed inputs of a VJP graph, one row per image (see `robustaudit_graph::grad::vjp_graph`): the
 /// seed's fixed part `(n, classes)`, the weight of `softmax(logits) - softmax_class` `(n, 1)`

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `robustaudit` binary and of the library on the datasets that
 //! `scripts/setup` installs.
 
+mod apgd;
 mod audit;
 mod bench;
 mod datasets;
@@ -13,6 +14,7 @@ mod inspect;
 mod out_folder;
 mod pipes;
 mod report;
+mod saturated;
 mod shard;
 mod tract;
 mod trained_network;

@@ -1,5 +1,6 @@
-//! `--out` folders: an unwritable one is refused before any attack runs, and no `.tmp-*`
-//! file is left in one after a run, even one an interrupted run left there.
+//! `--out` folders: an unwritable one is refused before any attack runs, no `.tmp-*` file is
+//! left in one after a run, even one an interrupted run left there, and `merge` and `report`
+//! refuse a folder whose files are damaged or of two runs alike.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -118,10 +119,71 @@ fn a_folder_mixing_files_of_two_runs_or_an_edited_shard_is_refused() {
         OsStr::new("--out"),
         dir.path().join("merged").as_os_str(),
     ]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    // The same refusal, and exit code, as report's.
+    assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
-        run.stderr.contains("shard 0/1 in ") && run.stderr.contains("sensitivity.csv (changed)"),
+        run.stderr.contains(
+            "does not hold one finished audit: sensitivity.csv (changed) does not match the \
+             digests in shard.csv"
+        ),
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn merge_and_report_refuse_a_damaged_file_alike() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("digits-small.onnx");
+    network("digits-small", 5, model.clone())
+        .write(&model)
+        .expect("write model");
+    let out = dir.path().join("out");
+    assert_eq!(audit(&model, &out).code, 0);
+    let merged = dir.path().join("merged");
+    let both = || {
+        [
+            robustaudit(&[
+                OsStr::new("merge"),
+                out.as_os_str(),
+                OsStr::new("--out"),
+                merged.as_os_str(),
+            ]),
+            robustaudit(&[OsStr::new("report"), out.as_os_str()]),
+        ]
+    };
+    let shard = out.join("shard.csv");
+    let written = std::fs::read_to_string(&shard).expect("read");
+
+    // Cut short inside its row: exit 3 from both, the same line, the same hint.
+    std::fs::write(&shard, written.trim_end_matches('\n')).expect("write");
+    for run in both() {
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        let expected = format!(
+            "error: {}, line 2: the file ends inside a row (cut short?)\nhint: the file was cut \
+             short or edited",
+            shard.display()
+        );
+        assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
+    }
+
+    // Another schema version: exit 2 from both, each naming the versions it reads (a report
+    // renders older folders, a merge joins shards of its own version only).
+    let version = robustaudit::report::SCHEMA_VERSION;
+    let other = written.replacen(&format!("\n{version},"), "\n99,", 1);
+    assert_ne!(other, written);
+    std::fs::write(&shard, other).expect("write");
+    let reads = [
+        format!("version {version}"),
+        format!("versions 1 to {version}"),
+    ];
+    for (run, reads) in both().iter().zip(reads) {
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let expected = format!(
+            "error: {}, line 2: schema version `99`, but this robustaudit reads {reads}\n",
+            shard.display()
+        );
+        assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
+    }
+    assert!(!merged.exists());
 }

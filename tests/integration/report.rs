@@ -621,7 +621,13 @@ fn report_names_the_file_line_and_column_of_a_malformed_row() {
         "{}",
         run.stderr
     );
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert!(
+        lines[1].starts_with("hint: the file was cut short or edited"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

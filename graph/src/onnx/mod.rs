@@ -24,12 +24,21 @@ pub use external_data::MAX_MODEL_BYTES;
 pub use ir::{Attr, ConstTensor, Dim, Node, Values};
 pub use model::{is_float, OnnxModel};
 pub use node_checks::element_count;
-pub use panic_guard::{compile_limit, guard, guard_run, guard_within, COMPILE_LIMIT_VARIABLE};
-pub use probe_analysis::{analyse, concrete_facts, ConcreteFacts};
 pub use signature::{describe_type, ImageInput, Layout, Signature};
-pub use tract_facts::{image_fact, one_line, proto_with_output};
-pub use tract_registry::registry;
 pub use view::GraphView;
+
+/// What a tract plan needs from the loader, in one place: the operator registry models are
+/// read with, tract's shape analysis held to limits, the guard that turns tract's panics
+/// and overlong compilations into errors, and the input facts and graph surgery a plan
+/// starts from. The auditor's `tract` module is the only user outside this crate.
+pub mod tract {
+    pub use super::panic_guard::{
+        compile_limit, guard, guard_run, guard_within, COMPILE_LIMIT_VARIABLE,
+    };
+    pub use super::probe_analysis::{analyse, concrete_facts, ConcreteFacts};
+    pub use super::tract_facts::{image_fact, one_line, proto_with_output};
+    pub use super::tract_registry::registry;
+}
 
 #[cfg(test)]
 mod tests;

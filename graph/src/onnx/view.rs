@@ -22,7 +22,7 @@ pub struct GraphView {
     /// Shape of every tensor the analysis could resolve.
     pub shapes: HashMap<String, Vec<Dim>>,
     /// Values of the small constants (initializers and `Constant` nodes of at most
-    /// [`SMALL_CONSTANT`] elements): axes, starts, ends, indices, bounds and exponents that
+    /// `SMALL_CONSTANT` elements): axes, starts, ends, indices, bounds and exponents that
     /// backward rules read.
     pub constants: HashMap<String, ConstTensor>,
 }

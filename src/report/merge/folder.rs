@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use ndarray::Array4;
 use ndarray_npy::ReadNpyExt;
 
-use super::super::digests::mismatches;
+use super::super::digests::check;
+use super::super::input_error::ReportInputError;
 use super::super::read::{Row, Table};
 use super::super::schema::{
     SAMPLE_COLUMNS, SENSITIVITY_COLUMNS, SHARD_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS,
@@ -74,23 +75,20 @@ impl Folder {
     /// Reads `dir/shard.csv`.
     pub fn open(dir: &Path) -> Result<Folder> {
         if !dir.is_dir() {
-            return Err(Error::Usage {
-                message: format!("shard folder {} does not exist", dir.display()),
-                hint: Some("pass the --out folders of the audit's shards".into()),
-            });
+            return Err(ReportInputError::NoFolder {
+                dir: dir.to_path_buf(),
+            }
+            .into());
         }
         let path = dir.join("shard.csv");
         if std::fs::symlink_metadata(&path).is_err() {
-            return Err(Error::Usage {
-                message: format!(
-                    "{} has no shard.csv: it is not the folder of a finished audit",
-                    dir.display()
-                ),
-                hint: Some(
-                    "an audit writes shard.csv last: run the shard again if it was cut short"
-                        .into(),
-                ),
-            });
+            return Err(ReportInputError::MixedRun {
+                dir: dir.to_path_buf(),
+                reason: "it has no shard.csv, which an audit writes last: the audit was cut \
+                         short, or this is not its folder"
+                    .into(),
+            }
+            .into());
         }
         let table = Table::read(&path, SHARD_COLUMNS)?;
         let row = match table.len() {
@@ -119,25 +117,7 @@ impl Folder {
 
     /// Checks the folder's report files against the digests its shard.csv records.
     pub fn check_digests(&self) -> Result<()> {
-        let shard = self.dir.join("shard.csv");
-        let changed = mismatches(&self.dir, &self.record.digests).map_err(|e| Error::Usage {
-            message: format!("{} line 2: column digests {e}", shard.display()),
-            hint: Some("run that shard again into an empty folder".into()),
-        })?;
-        if changed.is_empty() {
-            return Ok(());
-        }
-        Err(Error::Usage {
-            message: format!(
-                "shard {} in {}: {} {} not match the digests in shard.csv: edited after the \
-                 audit, or left from another run",
-                self.record.shard,
-                self.dir.display(),
-                changed.join(", "),
-                if changed.len() == 1 { "does" } else { "do" }
-            ),
-            hint: Some("run that shard again into an empty folder".into()),
-        })
+        Ok(check(&self.dir, &self.record.digests)?)
     }
 
     /// The plan of the audit from this folder's summary.csv: its (model, attack, budget)
@@ -189,12 +169,10 @@ impl Folder {
                 &format!("the models differ from shard.csv's `{}`", record.models),
             ));
         }
-        let unreadable = |what: &str| Error::Usage {
-            message: format!(
-                "{}: column {what} cannot be read",
-                self.dir.join("shard.csv").display()
-            ),
-            hint: Some("the file was edited: run that audit (shard) again".into()),
+        let unreadable = |what: &str| ReportInputError::Malformed {
+            path: self.dir.join("shard.csv"),
+            line: Some(2),
+            reason: format!("column {what} cannot be read"),
         };
         let eps = radii(&record.eps).ok_or_else(|| unreadable("eps"))?;
         let eps_l2 = radii(&record.eps_l2).ok_or_else(|| unreadable("eps_l2"))?;
@@ -439,11 +417,12 @@ impl Folder {
                     entry.norm,
                     entry.budget,
                 );
-                let refuse = |what: String| Error::Usage {
-                    message: format!("{}: {what}", path.display()),
-                    hint: Some(
-                        "the audit saved examples (--save-examples): run that shard again".into(),
-                    ),
+                let refuse = |reason: String| {
+                    Error::from(ReportInputError::Malformed {
+                        path: path.clone(),
+                        line: None,
+                        reason,
+                    })
                 };
                 let file = robustaudit_graph::regular_file::open(&path)
                     .map_err(|e| refuse(e.to_string()))?;

@@ -176,10 +176,12 @@ fn copy_folder(from: &Path, to: &Path) {
     }
 }
 
-/// Merging `dirs` fails with a usage error whose message contains `expected`.
-fn refused(dirs: &[PathBuf], expected: &str) -> Error {
+/// Merging `dirs` fails with exit code `exit` and a message that contains `expected`: 2 for
+/// folders that are not the shards of one audit or of another schema version, 3 for a
+/// folder whose own files are missing, cut short or edited.
+fn refused(dirs: &[PathBuf], exit: Exit, expected: &str) -> Error {
     let err = merge(dirs).expect_err(expected);
-    assert_eq!(err.exit_code(), Exit::Usage, "{err}");
+    assert_eq!(err.exit_code(), exit, "{err}");
     assert!(
         err.to_string().contains(expected),
         "wanted `{expected}`, got: {err}"
@@ -331,13 +333,21 @@ fn an_empty_shard_merges_with_the_others() {
 
 #[test]
 fn missing_repeated_foreign_and_differently_split_shards_are_refused() {
-    let err = refused(&shard_dirs(&[0, 2]), "shard 1 of 3 is missing");
+    let err = refused(&shard_dirs(&[0, 2]), Exit::Usage, "shard 1 of 3 is missing");
     assert!(
         err.hint().is_some_and(|h| h.contains("--shard 1/3")),
         "{err}"
     );
-    refused(&shard_dirs(&[0]), "shards 1, 2 of 3 are missing");
-    refused(&shard_dirs(&[0, 1, 1, 2]), "shard 1 of 3 is given twice");
+    refused(
+        &shard_dirs(&[0]),
+        Exit::Usage,
+        "shards 1, 2 of 3 are missing",
+    );
+    refused(
+        &shard_dirs(&[0, 1, 1, 2]),
+        Exit::Usage,
+        "shard 1 of 3 is given twice",
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     // Shard 1 of an audit with another seed.
@@ -348,16 +358,17 @@ fn missing_repeated_foreign_and_differently_split_shards_are_refused() {
     dirs.push(foreign);
     refused(
         &dirs,
+        Exit::Usage,
         "are shards of different audits: seed `5` against `6`",
     );
 
     // The whole audit beside a shard of three.
     let mut dirs = shard_dirs(&[0, 1, 2]);
     dirs.push(folders().join("whole"));
-    refused(&dirs, "the audit was split in two ways");
+    refused(&dirs, Exit::Usage, "the audit was split in two ways");
 
-    refused(&[dir.path().join("nowhere")], "does not exist");
-    refused(&[dir.path().to_path_buf()], "has no shard.csv");
+    refused(&[dir.path().join("nowhere")], Exit::Data, "no audit folder");
+    refused(&[dir.path().to_path_buf()], Exit::Data, "has no shard.csv");
 }
 
 /// A change to a file's text.
@@ -404,12 +415,12 @@ fn truncated_edited_and_other_version_files_are_refused_with_file_and_line() {
         (
             "samples.csv",
             |_| String::new(),
-            "samples.csv line 1: the file is empty",
+            "samples.csv, line 1: the file is empty",
         ),
         (
             "timings.csv",
             |t| t.replace(",run,", ",walk,"),
-            "timings.csv line 2",
+            "timings.csv, line 2",
         ),
         (
             "sensitivity.csv",
@@ -418,7 +429,7 @@ fn truncated_edited_and_other_version_files_are_refused_with_file_and_line() {
                 lines.remove(3);
                 format!("{}\n", lines.join("\n"))
             },
-            "sensitivity.csv line 4: expected model digits-small.onnx sample 18",
+            "sensitivity.csv, line 4: expected model digits-small.onnx sample 18",
         ),
         (
             "shard.csv",
@@ -433,17 +444,17 @@ fn truncated_edited_and_other_version_files_are_refused_with_file_and_line() {
     ];
     for (i, (file, edit, expected)) in cases.iter().enumerate() {
         let case = dir.path().join(i.to_string());
-        let err = refused(&edited(&case, file, edit), expected);
+        let err = refused(&edited(&case, file, edit), Exit::Data, expected);
         assert!(err.to_string().contains(file), "{err}");
     }
     // Rows of another schema version, in a shard's file or in all of them.
     let (this, next) = (SCHEMA_VERSION, SCHEMA_VERSION + 1);
     let other = |t: String| t.replace(&format!("\n{this},"), &format!("\n{next},"));
     let expected =
-        format!("line 2: schema version {next}, but this robustaudit reads version {this}");
+        format!(", line 2: schema version `{next}`, but this robustaudit reads version {this}");
     for file in ["samples.csv", "summary.csv", "shard.csv"] {
         let case = dir.path().join(file);
-        let err = refused(&edited(&case, file, other), &expected);
+        let err = refused(&edited(&case, file, other), Exit::Usage, &expected);
         assert!(err.to_string().contains(file), "{err}");
     }
     // The last summary row cut from an unsharded folder: shard.csv's settings tell.
@@ -456,11 +467,12 @@ fn truncated_edited_and_other_version_files_are_refused_with_file_and_line() {
     std::fs::write(&summary, format!("{}\n", lines.join("\n"))).expect("write");
     refused(
         &[single],
-        "summary.csv line 5: 3 rows where shard.csv's settings make 4 (cut short?)",
+        Exit::Data,
+        "summary.csv, line 5: 3 rows where shard.csv's settings make 4 (cut short?)",
     );
     let case = dir.path().join("examples");
     let dirs = edited(&case, "shard.csv", |t| t);
     std::fs::remove_file(case.join("shard-1/examples/0-digits-small/jsma-probabilities-l0-9.npy"))
         .expect("rm");
-    refused(&dirs, "jsma-probabilities-l0-9.npy");
+    refused(&dirs, Exit::Data, "jsma-probabilities-l0-9.npy");
 }

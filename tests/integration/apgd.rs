@@ -1,4 +1,5 @@
-//! Auto-PGD against a digits network of the real trainer: APGD-DLR, blind to the scale of
+//! Auto-PGD against the digits network of the real trainer (the committed
+//! `tests/fixtures/trained/digits-small.onnx`): APGD-DLR, blind to the scale of
 //! the logits, breaks the network with a saturated softmax (its logits multiplied by 1000,
 //! as a network distilled at a high temperature deploys them) as it breaks the plain one,
 //! where PGD on cross-entropy stalls, and the diagnosis says so comparing APGD-DLR with
@@ -12,8 +13,8 @@ use robustaudit::audit::{self, AuditModel, AuditReport, Check, ModelInfo, Outcom
 use robustaudit::data::{load, Split};
 use robustaudit::model::Differentiable;
 
-use super::networks::{trained_digits, Saturated};
-use super::planned;
+use super::saturated::Saturated;
+use super::{planned, trained_digits};
 
 /// Audits `model` on the first `n` test digits with `attacks` (name and overrides) at the
 /// L-infinity radii `eps`.
