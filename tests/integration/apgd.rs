@@ -7,52 +7,16 @@
 //! and so does the AutoAttack ensemble. On the plain network, APGD-CE evades at least as many
 //! digits as PGD with as many iterations.
 
-use ndarray::s;
-use robustaudit::attacks::Domain;
-use robustaudit::audit::{self, AuditModel, AuditReport, Check, ModelInfo, Outcome, Settings};
+use robustaudit::audit::{AuditReport, Check, Outcome};
 use robustaudit::data::{load, Split};
 use robustaudit::model::Differentiable;
 
 use super::saturated::Saturated;
-use super::{planned, trained_digits};
+use super::{audit_digits, trained_digits, Attacks};
 
-/// Audits `model` on the first `n` test digits with `attacks` (name and overrides) at the
-/// L-infinity radii `eps`.
-fn audit(
-    model: &dyn Differentiable,
-    n: usize,
-    attacks: &[(&str, &[(&str, &str)])],
-    eps: &[f64],
-) -> AuditReport {
-    let data = load("digits", Split::Test).expect("digits");
-    let images = data.images.slice(s![..n, .., .., ..]).to_owned();
-    let labels = data.labels.expect("labelled")[..n].to_vec();
-    let planned = planned(attacks);
-    let models = [AuditModel {
-        info: ModelInfo {
-            name: "network".into(),
-            sha256: "trained".into(),
-            ..ModelInfo::default()
-        },
-        model,
-    }];
-    let settings = Settings {
-        seed: 0,
-        eps_linf: eps.to_vec(),
-        eps_l2: vec![],
-        domain: Domain::DATASET,
-        keep_examples: false,
-        queue: None,
-    };
-    audit::run(
-        &models,
-        images.view(),
-        Some(&labels),
-        &planned,
-        &settings,
-        &(),
-    )
-    .expect("audit")
+/// Audits `model` on the first `n` test digits with `attacks` at the L-inf radii `eps`.
+fn audit(model: &dyn Differentiable, n: usize, attacks: &Attacks, eps: &[f64]) -> AuditReport {
+    audit_digits(model, n, attacks, eps, &[]).0
 }
 
 /// Robust accuracy of `attack` in `report`.

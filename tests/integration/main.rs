@@ -21,8 +21,13 @@ mod trained_network;
 
 use std::sync::OnceLock;
 
-use robustaudit::audit::{plan_attacks, PlannedAttack};
-use robustaudit::model::TractDifferentiable;
+use ndarray::{s, Array4};
+use robustaudit::attacks::Domain;
+use robustaudit::audit::{
+    plan_attacks, run, AuditModel, AuditReport, ModelInfo, PlannedAttack, Settings,
+};
+use robustaudit::data::{load, Split};
+use robustaudit::model::{Differentiable, TractDifferentiable};
 pub use robustaudit_graph::fixtures::{network, Run};
 
 /// Runs `robustaudit` with `args` (see `robustaudit_graph::fixtures::run` for what every
@@ -52,4 +57,48 @@ pub fn planned(attacks: &[(&str, &[(&str, &str)])]) -> Vec<PlannedAttack> {
         .flat_map(|(name, set)| set.iter().map(move |(k, v)| format!("{name}.{k}={v}")))
         .collect();
     plan_attacks(&names, &overrides).expect("valid attacks")
+}
+
+/// The attacks of an audit: each name with its parameter overrides.
+pub type Attacks<'a> = [(&'a str, &'a [(&'a str, &'a str)])];
+
+/// Audits `model` on the first `n` test digits with `attacks` at the L-inf radii `eps_linf`
+/// and the L2 radii `eps_l2` (seed 0, the dataset's value range, examples kept); the images
+/// audited come back beside the report.
+pub fn audit_digits(
+    model: &dyn Differentiable,
+    n: usize,
+    attacks: &Attacks,
+    eps_linf: &[f64],
+    eps_l2: &[f64],
+) -> (AuditReport, Array4<f32>) {
+    let data = load("digits", Split::Test).expect("digits");
+    let images = data.images.slice(s![..n, .., .., ..]).to_owned();
+    let labels = data.labels.expect("labelled")[..n].to_vec();
+    let models = [AuditModel {
+        info: ModelInfo {
+            name: "digits-small".into(),
+            sha256: "trained".into(),
+            ..ModelInfo::default()
+        },
+        model,
+    }];
+    let settings = Settings {
+        seed: 0,
+        eps_linf: eps_linf.to_vec(),
+        eps_l2: eps_l2.to_vec(),
+        domain: Domain::DATASET,
+        keep_examples: true,
+        queue: None,
+    };
+    let report = run(
+        &models,
+        images.view(),
+        Some(&labels),
+        &planned(attacks),
+        &settings,
+        &(),
+    )
+    .expect("audit");
+    (report, images)
 }

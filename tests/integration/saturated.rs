@@ -3,16 +3,12 @@
 //! too, and the gradient-masking diagnosis on it, which must flag it while attacks on the
 //! logits still succeed.
 
-use ndarray::{s, Array2, Array4, ArrayView2, ArrayView4};
-use robustaudit::attacks::Domain;
-use robustaudit::audit::{
-    self, AuditModel, AuditReport, Check, ModelInfo, Outcome, Settings, Verdict,
-};
-use robustaudit::data::{load, Split};
+use ndarray::{Array2, Array4, ArrayView2, ArrayView4};
+use robustaudit::audit::{AuditReport, Check, Outcome, Verdict};
 use robustaudit::error::Result;
 use robustaudit::model::{Classifier, Differentiable};
 
-use super::{planned, trained_digits};
+use super::{audit_digits, trained_digits};
 
 /// A network whose logits are multiplied by `scale`: the same decisions, a softmax saturated
 /// to exactly one-hot in floating point.
@@ -54,36 +50,8 @@ fn audit_with(
     eps_linf: &[f64],
     eps_l2: &[f64],
 ) -> AuditReport {
-    let data = load("digits", Split::Test).expect("digits");
-    let n = 40;
-    let images = data.images.slice(s![..n, .., .., ..]).to_owned();
-    let labels = data.labels.expect("labelled")[..n].to_vec();
     let attacks: Vec<(&str, &[(&str, &str)])> = attacks.iter().map(|&a| (a, &[][..])).collect();
-    let models = [AuditModel {
-        info: ModelInfo {
-            name: "network".into(),
-            sha256: "trained".into(),
-            ..ModelInfo::default()
-        },
-        model,
-    }];
-    let settings = Settings {
-        seed: 0,
-        eps_linf: eps_linf.to_vec(),
-        eps_l2: eps_l2.to_vec(),
-        domain: Domain::DATASET,
-        keep_examples: false,
-        queue: None,
-    };
-    audit::run(
-        &models,
-        images.view(),
-        Some(&labels),
-        &planned(&attacks),
-        &settings,
-        &(),
-    )
-    .expect("audit")
+    audit_digits(model, 40, &attacks, eps_linf, eps_l2).0
 }
 
 /// The checks flagged in `report`.

@@ -2,55 +2,20 @@
 //! `tests/fixtures/trained/digits-small.onnx`): what each
 //! attack must achieve on an undistilled model, and the invariants every attack keeps.
 
-use ndarray::{s, Array4, Axis};
-use robustaudit::attacks::{names, Domain};
-use robustaudit::audit::{self, AuditModel, AuditReport, ModelInfo, Settings};
-use robustaudit::data::{load, Split};
+use ndarray::{Array4, Axis};
+use robustaudit::attacks::names;
+use robustaudit::audit::AuditReport;
 
-use super::{planned, trained_digits};
+use super::{audit_digits, trained_digits, Attacks};
 
-/// The first `n` test digits and their labels.
-fn digits(n: usize) -> (Array4<f32>, Vec<usize>) {
-    let data = load("digits", Split::Test).expect("digits");
-    let labels = data.labels.expect("labelled")[..n].to_vec();
-    (data.images.slice(s![..n, .., .., ..]).to_owned(), labels)
-}
-
-/// Audits the trained network with `attacks` (name and parameter overrides).
+/// Audits the trained network on the first `n` test digits with `attacks`.
 fn audit_trained(
     n: usize,
-    attacks: &[(&str, &[(&str, &str)])],
+    attacks: &Attacks,
     eps_linf: &[f64],
     eps_l2: &[f64],
 ) -> (AuditReport, Array4<f32>) {
-    let (images, labels) = digits(n);
-    let planned = planned(attacks);
-    let models = [AuditModel {
-        info: ModelInfo {
-            name: "digits-small".into(),
-            sha256: "trained".into(),
-            ..ModelInfo::default()
-        },
-        model: trained_digits(),
-    }];
-    let settings = Settings {
-        seed: 0,
-        eps_linf: eps_linf.to_vec(),
-        eps_l2: eps_l2.to_vec(),
-        domain: Domain::DATASET,
-        keep_examples: true,
-        queue: None,
-    };
-    let report = audit::run(
-        &models,
-        images.view(),
-        Some(&labels),
-        &planned,
-        &settings,
-        &(),
-    )
-    .expect("audit");
-    (report, images)
+    audit_digits(trained_digits(), n, attacks, eps_linf, eps_l2)
 }
 
 #[test]
