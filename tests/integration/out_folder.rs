@@ -3,7 +3,7 @@
 //! refuse a folder whose files are damaged or of two runs alike.
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{network, robustaudit};
 
@@ -70,15 +70,21 @@ fn an_unwritable_out_is_refused_before_the_audit_and_stale_temporary_files_are_r
     assert_eq!(temporary_files(&out.join("plots")), Vec::<String>::new());
 }
 
-#[test]
-fn a_folder_mixing_files_of_two_runs_or_an_edited_shard_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let model = dir.path().join("digits-small.onnx");
+/// A seeded digits network written into `dir` and the folder of its finished audit.
+fn audited(dir: &Path) -> (PathBuf, PathBuf) {
+    let model = dir.join("digits-small.onnx");
     network("digits-small", 5, model.clone())
         .write(&model)
         .expect("write model");
-    let out = dir.path().join("out");
+    let out = dir.join("out");
     assert_eq!(audit(&model, &out).code, 0);
+    (model, out)
+}
+
+#[test]
+fn a_folder_mixing_files_of_two_runs_or_an_edited_shard_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, out) = audited(dir.path());
     let report = |dir: &Path| robustaudit(&[OsStr::new("report"), dir.as_os_str()]);
     assert_eq!(report(&out).code, 0);
 
@@ -134,12 +140,7 @@ fn a_folder_mixing_files_of_two_runs_or_an_edited_shard_is_refused() {
 #[test]
 fn merge_and_report_refuse_a_damaged_file_alike() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let model = dir.path().join("digits-small.onnx");
-    network("digits-small", 5, model.clone())
-        .write(&model)
-        .expect("write model");
-    let out = dir.path().join("out");
-    assert_eq!(audit(&model, &out).code, 0);
+    let (_, out) = audited(dir.path());
     let merged = dir.path().join("merged");
     let both = || {
         [
