@@ -192,17 +192,14 @@ pub fn read_folder(dir: &Path) -> Result<AuditFolder, ReportInputError> {
 /// folder of summary rows alone is a hand-made one, rendered as it is).
 pub fn check_one_run(dir: &Path) -> Result<(), ReportInputError> {
     let shard = dir.join("shard.csv");
-    let mixed = |reason: String| ReportInputError::MixedRun {
-        dir: dir.to_path_buf(),
-        reason,
-    };
     if std::fs::symlink_metadata(&shard).is_err() {
         if std::fs::symlink_metadata(dir.join("samples.csv")).is_ok() {
-            return Err(mixed(
-                "samples.csv is there but shard.csv, written last, is not: the audit was cut \
-                 short"
+            return Err(ReportInputError::MixedRun {
+                dir: dir.to_path_buf(),
+                reason: "samples.csv is there but shard.csv, written last, is not: the audit \
+                         was cut short"
                     .into(),
-            ));
+            });
         }
         return Ok(());
     }
